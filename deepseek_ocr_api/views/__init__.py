@@ -1,0 +1,11 @@
+"""HTTP views, one blueprint per concern."""
+from __future__ import annotations
+
+from flask import Flask
+
+from deepseek_ocr_api.views import health, info, maintenance, ocr, results
+
+
+def register_blueprints(app: Flask) -> None:
+    for module in (info, health, ocr, results, maintenance):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,85 @@
+"""POST /ocr (multipart upload) and POST /ocr-base64 (JSON): read the text of an image."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from deepseek_ocr_api.errors import InvalidInput
+from deepseek_ocr_api.images import decode_base64
+from deepseek_ocr_api.schemas import OcrBase64In, OcrFormIn, OcrOut
+from deepseek_ocr_api.service import run_ocr
+
+bp = Blueprint("ocr", __name__)
+
+IMAGE_FIELD_MISSING = InvalidInput(
+    "No image was uploaded: send the file in the multipart field 'image'",
+    ["curl: -F \"image=@/path/to/image.png\" / curl 示例: -F \"image=@/path/to/image.png\"",
+     "Python requests: files={'image': open('image.png', 'rb')}"],
+)
+
+
+@bp.post("/ocr")
+def ocr_from_file():
+    """OCR from an uploaded image file.
+    ---
+    tags: [ocr]
+    requestBody:
+      required: true
+      content:
+        multipart/form-data:
+          schema:
+            type: object
+            required: [image]
+            properties:
+              image: {type: string, format: binary, description: 'PNG, JPEG, TIFF, BMP, WebP or GIF'}
+              prompt: {type: string, default: "<image>\\nFree OCR."}
+              save_to_file: {type: boolean, default: true}
+    responses:
+      200:
+        description: The text read from the image
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/OcrResult'}
+      400: {description: 'Missing or invalid image, unsupported prompt, bad field', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+      413: {description: Upload over the configured limit, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+      503: {description: Engine not loaded, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+      507: {description: Out of memory, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    upload = request.files.get("image")
+    if upload is None:
+        if "image" in request.form:
+            raise InvalidInput("The field 'image' arrived as text, not as a file: upload the file itself",
+                               IMAGE_FIELD_MISSING.suggestions)
+        raise IMAGE_FIELD_MISSING
+    fields = OcrFormIn().load(request.form.to_dict())
+    result = run_ocr(upload.read(), fields["prompt"], fields["save_to_file"])
+    return jsonify(OcrOut().dump(result))
+
+
+@bp.post("/ocr-base64")
+def ocr_from_base64():
+    """OCR from a base64-encoded image.
+    ---
+    tags: [ocr]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/OcrBase64Request'}
+    responses:
+      200:
+        description: The text read from the image
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/OcrResult'}
+      400: {description: 'Invalid JSON or base64, not an image, unsupported prompt', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+      413: {description: Body over the configured limit, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+      503: {description: Engine not loaded, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+      507: {description: Out of memory, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}",
+                           ["Send Content-Type: application/json with a JSON object / 请发送 JSON 对象"])
+    fields = OcrBase64In().load(body)
+    result = run_ocr(decode_base64(fields["image_base64"]), fields["prompt"], fields["save_to_file"])
+    return jsonify(OcrOut().dump(result))

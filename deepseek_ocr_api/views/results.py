@@ -1,0 +1,35 @@
+"""GET /results/<filename>: download a saved OCR result."""
+from __future__ import annotations
+
+from flask import Blueprint, send_file
+
+from deepseek_ocr_api.service import current_results
+
+bp = Blueprint("results", __name__)
+
+
+@bp.get("/results/<path:filename>")
+def download_result(filename: str):
+    """Download a saved result file (UTF-8 text or markdown).
+    ---
+    tags: [results]
+    parameters:
+      - name: filename
+        in: path
+        required: true
+        schema: {type: string, example: ocr_result_20250127_143022_3f9c2a1b7d4e5f60.txt}
+        description: The output_file returned by /ocr or /ocr-base64
+    responses:
+      200:
+        description: The result text
+        content:
+          text/plain: {schema: {type: string}}
+          text/markdown: {schema: {type: string}}
+      404:
+        description: No such result file
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Error'}
+    """
+    path, media_type = current_results().locate(filename)
+    return send_file(path, mimetype=media_type, max_age=0)

