@@ -55,12 +55,12 @@ def tesseract_reader():
     def read(image):
         api.SetImage(image)
         api.SetSourceResolution(150)
+        api.Recognize()
         lines = []
-        for _, box, _, _ in api.GetComponentImages(tesserocr.RIL.TEXTLINE, True):
-            api.SetRectangle(box["x"], box["y"], box["w"], box["h"])
-            text = api.GetUTF8Text().strip()
-            if text:
-                lines.append(TextLine(text, (box["x"], box["y"], box["x"] + box["w"], box["y"] + box["h"])))
+        for item in tesserocr.iterate_level(api.GetIterator(), tesserocr.RIL.TEXTLINE):
+            text, box = (item.GetUTF8Text(tesserocr.RIL.TEXTLINE) or "").strip(), item.BoundingBox(tesserocr.RIL.TEXTLINE)
+            if text and box:
+                lines.append(TextLine(text, tuple(float(v) for v in box)))
         return lines
 
     return read
@@ -74,6 +74,7 @@ CANDIDATES = {
 }
 
 
+
 def top_to_bottom(lines):
     """What the engines return on their own: lines sorted by their top edge."""
     return "\n".join(line.text for line in sorted(lines, key=lambda line: (round(line.box[1] / 10), line.box[0])))
@@ -82,10 +83,13 @@ def top_to_bottom(lines):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", help="run only candidates whose name contains this")
     args = parser.parse_args()
     pages = all_pages()
     print(f"{'candidate':40} {'page':16} {'CER raw %':>9} {'CER ordered %':>13} {'s/page':>7}")
     for name, build in CANDIDATES.items():
+        if args.only and args.only not in name:
+            continue
         try:
             started = time.monotonic()
             read = build()

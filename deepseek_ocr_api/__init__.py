@@ -18,6 +18,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.config["MAX_CONTENT_LENGTH"] = int(float(app.config["MAX_UPLOAD_MB"]) * 2**20)
+    # `/results//etc/passwd` must be a plain 404, not a redirect to a merged path.
+    app.url_map.merge_slashes = False
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,7 +1,7 @@
 """GET /results/<filename>: download a saved OCR result."""
 from __future__ import annotations
 
-from flask import Blueprint, send_file
+from flask import Blueprint, Response
 
 from deepseek_ocr_api.service import current_results
 
@@ -32,4 +32,5 @@ def download_result(filename: str):
             schema: {$ref: '#/components/schemas/Error'}
     """
     path, media_type = current_results().locate(filename)
-    return send_file(path, mimetype=media_type, max_age=0)
+    # Result files are small text; reading them whole closes the file before the response leaves.
+    return Response(path.read_bytes(), mimetype=media_type, headers={"Cache-Control": "no-store"})

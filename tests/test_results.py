@@ -1,0 +1,63 @@
+"""Result files: unguessable names, exact contents, nothing served from outside the results folder."""
+from __future__ import annotations
+
+import io
+import os
+import re
+
+import pytest
+
+from tests.conftest import png_bytes
+from tests.pages import prose_page, receipt_page
+
+
+def ocr(client, page, **fields):
+    return client.post("/ocr", data={"image": (io.BytesIO(png_bytes(page.image)), "p.png"), **fields}).get_json()
+
+
+def test_saved_file_holds_exactly_the_returned_text_as_utf8(app, client):
+    body = ocr(client, prose_page("zh"))
+    assert re.match(r"^ocr_result_\d{8}_\d{6}_[0-9a-f]{16}\.txt$", body["output_file"])
+    response = client.get(f"/results/{body['output_file']}")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.get_data().decode("utf-8") == body["text"]
+    assert "光学字符识别" in response.get_data(as_text=True)
+    folder = app.extensions["results"].folder
+    assert [name for name in os.listdir(folder) if name.startswith(".partial")] == []
+
+
+def test_markdown_results_are_served_as_markdown(client):
+    body = ocr(client, prose_page("en"), prompt="<image>\nConvert document to markdown")
+    response = client.get(f"/results/{body['output_file']}")
+    assert response.headers["Content-Type"] == "text/markdown; charset=utf-8"
+    assert response.get_data(as_text=True) == body["text"]
+
+
+def test_two_requests_in_the_same_second_never_share_a_file(client):
+    names = {ocr(client, receipt_page())["output_file"] for _ in range(3)}
+    assert len(names) == 3
+
+
+def test_missing_result_is_404_in_the_contract_shape(client):
+    response = client.get("/results/ocr_result_20250127_143022_0000000000000000.txt")
+    assert response.status_code == 404
+    assert response.get_json()["detail"]["error"] == "Not found / 资源未找到"
+
+
+@pytest.mark.parametrize("path", [
+    "../setup.py", "..%2fsetup.py", "%2e%2e/setup.py", "%2e%2e%2fsetup.py", "....//setup.py",
+    "/etc/passwd", "%2fetc%2fpasswd", "..\\setup.py", "ocr_result_x.txt%00.txt", "ocr_result_x/../../setup.py",
+])
+def test_traversal_attempts_are_404(client, path):
+    response = client.get(f"/results/{path}")
+    assert response.status_code == 404
+    assert b"setuptools" not in response.data and b"root:" not in response.data
+
+
+def test_symlink_planted_in_the_results_folder_is_not_followed(app, client):
+    folder = app.extensions["results"].folder
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "ocr_result_20250127_143022_0123456789abcdef.txt"
+    os.symlink("/etc/passwd", folder / name)
+    assert client.get(f"/results/{name}").status_code == 404
