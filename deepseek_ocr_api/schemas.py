@@ -88,22 +88,28 @@ class GpuMemoryOut(Schema):
     gpu_memory_free = fields.String(allow_none=True, required=True)
 
 
-class HealthOut(EngineStateOut, GpuMemoryOut):
-    """GET /health."""
-
+class HealthStatusOut(Schema):
     status = fields.String(required=True, metadata={"description": "healthy, loading or unhealthy"})
     model_loaded = fields.Boolean(required=True)
     tokenizer_loaded = fields.Boolean(allow_none=True, required=True,
                                       metadata={"description": "null for engines without a tokenizer"})
 
 
-class InfoOut(EngineStateOut):
-    """GET /."""
+# marshmallow lays out inherited fields from the last base class to the first: the guide's fields lead.
+class HealthOut(EngineStateOut, GpuMemoryOut, HealthStatusOut):
+    """GET /health."""
 
+
+class InfoHeadOut(Schema):
     name = fields.String(required=True)
     name_zh = fields.String(required=True)
     status = fields.String(required=True)
     version = fields.String(required=True)
+
+
+class InfoOut(EngineStateOut, InfoHeadOut):
+    """GET /."""
+
     limits = fields.Dict(keys=fields.String(), required=True)
     endpoints = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 

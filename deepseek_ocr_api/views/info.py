@@ -38,7 +38,7 @@ def api_information():
     config = current_app.config
     body = {
         "name": "DeepSeek-OCR API",
-        "name_zh": "DeepSeek-OCR API",
+        "name_zh": "DeepSeek-OCR 文字识别 API",
         "status": "running",
         "version": metadata.version("deepseek-ocr-api"),
         **runtime.describe(),

@@ -49,6 +49,9 @@ def ocr_from_file():
         if "image" in request.form:
             raise InvalidInput("The field 'image' arrived as text, not as a file: upload the file itself",
                                IMAGE_FIELD_MISSING.suggestions)
+        if request.files:
+            raise InvalidInput(f"No file in the field 'image' (received file fields: {', '.join(sorted(request.files))})",
+                               IMAGE_FIELD_MISSING.suggestions)
         raise IMAGE_FIELD_MISSING
     fields = OcrFormIn().load(request.form.to_dict())
     result = run_ocr(upload.read(), fields["prompt"], fields["save_to_file"])
