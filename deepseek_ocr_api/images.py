@@ -72,8 +72,11 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
             image = ImageOps.exif_transpose(image)
     except InvalidImage:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        # Pillow's own guard fires at open() for headers claiming far more pixels than ours allows.
+        raise InvalidImage(f"The image has too many pixels to decode safely ({exc})",
+                           ["Reduce image size / 减小图片尺寸"]) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"The {detected} image could not be decoded: it is truncated or corrupt ({exc})") from exc
     return _to_rgb(image)
 
