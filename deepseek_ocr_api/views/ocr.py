@@ -10,11 +10,21 @@ from deepseek_ocr_api.service import run_ocr
 
 bp = Blueprint("ocr", __name__)
 
-IMAGE_FIELD_MISSING = InvalidInput(
-    "No image was uploaded: send the file in the multipart field 'image'",
-    ["curl: -F \"image=@/path/to/image.png\" / curl 示例: -F \"image=@/path/to/image.png\"",
-     "Python requests: files={'image': open('image.png', 'rb')}"],
+UPLOAD_SUGGESTIONS = (
+    "curl: -F \"image=@/path/to/image.png\" / curl 示例: -F \"image=@/path/to/image.png\"",
+    "Python requests: files={'image': open('image.png', 'rb')}",
 )
+
+
+def missing_image() -> InvalidInput:
+    """Why no file arrived in the `image` field, as precisely as the request lets us say."""
+    if "image" in request.form:
+        return InvalidInput("The field 'image' arrived as text, not as a file: upload the file itself",
+                            UPLOAD_SUGGESTIONS)
+    if request.files:
+        return InvalidInput(f"No file in the field 'image' (received file fields: {', '.join(sorted(request.files))})",
+                            UPLOAD_SUGGESTIONS)
+    return InvalidInput("No image was uploaded: send the file in the multipart field 'image'", UPLOAD_SUGGESTIONS)
 
 
 @bp.post("/ocr")
@@ -46,13 +56,7 @@ def ocr_from_file():
     """
     upload = request.files.get("image")
     if upload is None:
-        if "image" in request.form:
-            raise InvalidInput("The field 'image' arrived as text, not as a file: upload the file itself",
-                               IMAGE_FIELD_MISSING.suggestions)
-        if request.files:
-            raise InvalidInput(f"No file in the field 'image' (received file fields: {', '.join(sorted(request.files))})",
-                               IMAGE_FIELD_MISSING.suggestions)
-        raise IMAGE_FIELD_MISSING
+        raise missing_image()
     fields = OcrFormIn().load(request.form.to_dict())
     result = run_ocr(upload.read(), fields["prompt"], fields["save_to_file"])
     return jsonify(OcrOut().dump(result))
