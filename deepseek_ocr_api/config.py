@@ -7,8 +7,19 @@ import os
 class Defaults:
     """Every setting the service reads, with its default; `OCR_<NAME>` in the environment overrides it."""
 
-    ENGINE = "embedded"  # embedded (CPU, ships with the package)
+    ENGINE = "embedded"  # embedded (CPU, ships with the package), deepseek, or auto (deepseek when it can run)
     EMBEDDED_MODEL = "small"  # PP-OCRv6 small (more accurate) or tiny (about 3x faster)
+    # The deepseek engine
+    MODEL = "deepseek-community/DeepSeek-OCR-2"  # hub id or local directory
+    MODEL_REVISION = ""  # hub branch, tag or commit; empty: the default branch
+    DEVICE = "auto"  # auto (cuda, then mps, then cpu), cuda, cuda:N, mps, cpu
+    DTYPE = "auto"  # auto (bfloat16 where supported, else float16), bfloat16, float16, float32
+    ATTN = "sdpa"  # sdpa, eager, flash_attention_2 (needs the flash-attn package)
+    QUANTIZATION = "none"  # none, 8bit, 4bit (bitsandbytes, CUDA only)
+    MAX_NEW_TOKENS = 4096
+    MODE = "gundam"  # default resolution mode; a request's `mode` field overrides it
+    REPETITION_GUARD_TOKENS = 256  # stop a generation whose last N tokens loop; 0 turns the guard off
+    TRUST_REMOTE_CODE = False  # DeepSeek-OCR v1 runs code from the hub: only with this set
     HOST = "0.0.0.0"
     PORT = 8031
     THREADS = 4  # gunicorn threads in the one worker: /health answers while an OCR runs

@@ -24,6 +24,7 @@ class OcrRuntime:
 
     def __init__(self, app: Flask | None = None, engine: Engine | None = None):
         self.engine = engine
+        self.selection = "given by the application" if engine is not None else None
         self.state = LOADING
         self.error: str | None = None
         self.load_seconds: float | None = None
@@ -36,7 +37,7 @@ class OcrRuntime:
 
     def init_app(self, app: Flask) -> None:
         if self.engine is None:
-            self.engine = build_engine(app.config)
+            self.engine, self.selection = build_engine(app.config)
         app.extensions["ocr"] = self
         threading.Thread(target=self._load, name="engine-loader", daemon=True).start()
 
@@ -59,16 +60,17 @@ class OcrRuntime:
         """Block until loading has finished, one way or the other."""
         return self._settled.wait(timeout)
 
-    def run(self, image: Image.Image, task: Task) -> OcrOutput:
+    def run(self, image: Image.Image, task: Task, mode: str | None = None) -> OcrOutput:
         """Read one image; raises ModelNotReady before the engine is loaded and OutOfMemory when memory runs out."""
-        self.engine.check_task(task)
         self._require_ready()
+        self.engine.check_task(task)
+        mode = self.engine.resolve_mode(mode)
         with self._counter:
             self.requests_in_flight += 1
         try:
             with self._inference:
                 self._require_ready()
-                return self.engine.infer(image, task)
+                return self.engine.infer(image, task, mode)
         except MemoryError as exc:
             self.engine.release_memory()
             gc.collect()
@@ -89,7 +91,8 @@ class OcrRuntime:
 
     def describe(self) -> dict[str, Any]:
         """Engine, model, device, mode and load state, as / and /health report them."""
-        return {**self.engine.describe(), "engine_state": self.state, "engine_error": self.error,
+        return {**self.engine.describe(), "engine_selection": self.selection,
+                "engine_state": self.state, "engine_error": self.error,
                 "load_seconds": self.load_seconds, "requests_in_flight": self.requests_in_flight}
 
 

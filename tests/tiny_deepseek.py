@@ -1,0 +1,50 @@
+"""A tiny DeepSeek-OCR-2 checkpoint of the real architecture, built on disk: random weights, real loading path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+SPECIAL_TOKENS = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>", "<image>",
+                  "<|grounding|>", "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>"]
+# Enough ordinary characters for prompts and decoded junk: ASCII printables and a few CJK.
+ALPHABET = [chr(code) for code in range(33, 127)] + list("文字识别中英")
+
+
+def build_tiny_checkpoint(folder: Path) -> Path:
+    """Write a few-hundred-thousand-parameter DeepseekOcr2 checkpoint with its processor into `folder`."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, decoders
+    from transformers import (DeepseekOcr2Config, DeepseekOcr2ForConditionalGeneration,
+                              DeepseekOcr2ImageProcessorPil, DeepseekOcr2Processor, PreTrainedTokenizerFast)
+
+    vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS + ["▁"] + ALPHABET)}
+    raw = Tokenizer(models.WordLevel(vocab, unk_token="▁"))
+    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Split("", "isolated")])
+    raw.decoder = decoders.Metaspace()
+    raw.add_special_tokens(SPECIAL_TOKENS)
+    bos, eos = SPECIAL_TOKENS[0], SPECIAL_TOKENS[1]
+    raw.post_processor = processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, vocab[bos])])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token=bos, eos_token=eos,
+                                        pad_token=SPECIAL_TOKENS[2], unk_token="▁", padding_side="left",
+                                        extra_special_tokens={"image_token": "<image>"})
+
+    text = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=4, moe_intermediate_size=16, n_routed_experts=4,
+                n_shared_experts=1, num_experts_per_tok=2, mlp_layer_types=["dense", "sparse"],
+                max_position_embeddings=4096, bos_token_id=vocab[bos], eos_token_id=vocab[eos],
+                pad_token_id=vocab[SPECIAL_TOKENS[2]])
+    sam = dict(hidden_size=16, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
+               global_attn_indexes=[1], window_size=14, downsample_channels=[16, 32], mlp_dim=32)
+    encoder = dict(vocab_size=16, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=4)
+    config = DeepseekOcr2Config(text_config=text, vision_config={"sam_config": sam, "encoder_config": encoder},
+                                image_token_id=vocab["<image>"])
+    torch.manual_seed(0)
+    model = DeepseekOcr2ForConditionalGeneration(config).eval()
+    model.generation_config.pad_token_id = vocab[SPECIAL_TOKENS[2]]
+    model.generation_config.eos_token_id = vocab[eos]
+    processor = DeepseekOcr2Processor(image_processor=DeepseekOcr2ImageProcessorPil(), tokenizer=tokenizer)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
