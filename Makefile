@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# torch first, pinned: an unpinned torch pulls the newest CUDA build (gigabytes). On a CUDA machine
+# PyPI's torch==2.13.0 is a CUDA build; for another build pass e.g. TORCH="torch==2.13.0 --index-url ...".
+TORCH ?= torch==2.13.0
+EXTRAS ?= deepseek,test
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install clean
@@ -11,7 +15,8 @@ install: $(STAMP)
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install $(TORCH)
+	$(BIN)/pip install -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -18,6 +18,8 @@ from deepseek_ocr_api.engines.base import Engine, OcrOutput
 from deepseek_ocr_api.engines.embedded import EmbeddedEngine
 
 ROOT = Path(__file__).resolve().parents[1]
+# No test may reach the Hugging Face hub: every checkpoint is built on disk by the tests themselves.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")
@@ -100,14 +102,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """A real gunicorn serving the app with the default engine, as `make run` starts it."""
+def start_gunicorn(tmp_path_factory, name: str, **environment):
+    """A real gunicorn serving the app as `make run` starts it, with `OCR_*` settings; yields once the model is loaded."""
     port = free_port()
-    results = tmp_path_factory.mktemp("server-results")
+    results = tmp_path_factory.mktemp(f"{name}-results")
     env = {**os.environ, "OCR_HOST": "127.0.0.1", "OCR_PORT": str(port), "OCR_RESULTS_DIR": str(results),
-           "OCR_THREADS": "4", "PYTHONWARNINGS": "ignore"}
-    log = open(tmp_path_factory.mktemp("server-log") / "gunicorn.log", "w+")
+           "OCR_THREADS": "4", "PYTHONWARNINGS": "ignore", **environment}
+    log = open(tmp_path_factory.mktemp(f"{name}-log") / "gunicorn.log", "w+")
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
@@ -122,7 +123,13 @@ def server(tmp_path_factory):
             log.seek(0)
             pytest.fail(f"gunicorn did not become ready:\n{log.read()}")
         time.sleep(0.3)
-    yield {"url": base_url, "results": results, "process": process}
+    yield {"url": base_url, "results": results, "process": process, "log": log}
     process.terminate()
     process.wait(30)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A real gunicorn with the default (embedded) engine."""
+    yield from start_gunicorn(tmp_path_factory, "server")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SPECIAL_TOKENS = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>", "<image>",
+SPECIAL_TOKENS = ["<｜begin_of_sentence｜>", "<｜end_of_sentence｜>", "<｜pad｜>", "<image>",
                   "<|grounding|>", "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>"]
 # Enough ordinary characters for prompts and decoded junk: ASCII printables and a few CJK.
 ALPHABET = [chr(code) for code in range(33, 127)] + list("文字识别中英")
@@ -42,6 +42,7 @@ def build_tiny_checkpoint(folder: Path) -> Path:
     model = DeepseekOcr2ForConditionalGeneration(config).eval()
     model.generation_config.pad_token_id = vocab[SPECIAL_TOKENS[2]]
     model.generation_config.eos_token_id = vocab[eos]
+    model.generation_config.bos_token_id = vocab[bos]
     processor = DeepseekOcr2Processor(image_processor=DeepseekOcr2ImageProcessorPil(), tokenizer=tokenizer)
 
     folder.mkdir(parents=True, exist_ok=True)
