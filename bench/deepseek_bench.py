@@ -1,0 +1,155 @@
+"""Speed and memory of the DeepSeek engine on the full-size DeepSeek-OCR-2 architecture, with random weights.
+
+Nothing is downloaded: the script builds a checkpoint with the real configuration (about 3.4 B parameters,
+6.8 GB in bfloat16) once into --checkpoint, then loads it through the server's own engine (the same
+from_pretrained path, dtype, device and quantization settings as OCR_* give) and measures per mode and page size:
+  load     seconds to load, and peak memory right after loading
+  ttft     time to first token (preprocessing, vision encoders, prefill), in seconds
+  tok/s    decode speed over a fixed number of generated tokens (min_new_tokens forces the length)
+  peak     peak memory of the request: CUDA max allocated on a GPU, process peak RSS on the CPU
+and, with --concurrent N, N requests sent at once through the server's runtime (served one at a time, as the
+server does): mean and worst latency and pages per minute.
+Random weights read no text, so this measures cost, not quality.
+
+    .venv/bin/python bench/deepseek_bench.py --tokens 8 --modes small base             # CPU, quick
+    .venv/bin/python bench/deepseek_bench.py --quantization none 8bit 4bit --concurrent 4  # CUDA
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deepseek_ocr_api.config import Defaults  # noqa: E402
+from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings  # noqa: E402
+from deepseek_ocr_api.runtime import OcrRuntime  # noqa: E402
+from deepseek_ocr_api.tasks import parse_prompt  # noqa: E402
+from tests.tiny_deepseek import FULL, build_checkpoint  # noqa: E402
+
+PAGE_SIZES = {"1024x1024": (1024, 1024), "A4@150dpi": (1240, 1754)}
+
+
+def page(size) -> Image.Image:
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(40, size[1] - 40, 28):
+        draw.text((40, row), "The quick brown fox jumps over the lazy dog 0123456789", fill="black")
+    return image
+
+
+def peak_memory_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def load_engine(checkpoint: Path, args, quantization: str, max_new_tokens: int) -> DeepSeekEngine:
+    config = {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}
+    config.update(MODEL=str(checkpoint), DEVICE=args.device, DTYPE=args.dtype, QUANTIZATION=quantization,
+                  MAX_NEW_TOKENS=max_new_tokens, REPETITION_GUARD_TOKENS=0)
+    return DeepSeekEngine(DeepSeekSettings.from_config(config))
+
+
+def timed_read(engine: DeepSeekEngine, image: Image.Image, mode: str):
+    started = time.perf_counter()
+    output = engine.infer(image, parse_prompt("Free OCR."), mode)
+    if engine.device.type == "cuda":
+        torch.cuda.synchronize(engine.device)
+    return time.perf_counter() - started, output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=Path("/tmp/deepseek-ocr2-random-full"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--quantization", nargs="+", default=["none"], choices=["none", "8bit", "4bit"])
+    parser.add_argument("--modes", nargs="+", default=["small", "base", "gundam"])
+    parser.add_argument("--pages", nargs="+", default=list(PAGE_SIZES), choices=list(PAGE_SIZES))
+    parser.add_argument("--tokens", type=int, default=128, help="generated tokens per request (forced)")
+    parser.add_argument("--concurrent", type=int, default=0, help="also send N requests at once per mode")
+    args = parser.parse_args()
+
+    if not (args.checkpoint / "config.json").is_file():
+        started = time.perf_counter()
+        print(f"Building the full-size random checkpoint in {args.checkpoint} ...", flush=True)
+        build_checkpoint(args.checkpoint, FULL, dtype=torch.bfloat16)
+        print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    header = f"{'quant':<6} {'mode':<7} {'page':<10} {'vision':>6} {'ttft s':>7} {'tok/s':>7} {'peak GB':>8}"
+    for quantization in args.quantization:
+        engine = load_engine(args.checkpoint, args, quantization, args.tokens)
+        runtime = OcrRuntime(engine=engine)
+        started = time.perf_counter()
+        runtime._load()  # the server's loading path, in this thread
+        if runtime.state != "ready":
+            print(f"{quantization}: failed to load: {runtime.error}")
+            continue
+        params = sum(p.numel() for p in engine._model.parameters())
+        print(f"\n{quantization}: loaded {params / 1e9:.2f} B parameters on {engine.device} as "
+              f"{engine.describe()['dtype']} in {time.perf_counter() - started:.1f} s, "
+              f"peak {peak_memory_gb(engine.device):.2f} GB")
+        print(header)
+        model = engine._model
+        for mode in args.modes:
+            for page_name in args.pages:
+                image = page(PAGE_SIZES[page_name])
+                set_token_budget(engine, 1)
+                timed_read(engine, image, mode)  # warm-up: kernels, allocator
+                reset_peak(engine.device)
+                ttft, _ = timed_read(engine, image, mode)
+                set_token_budget(engine, args.tokens)
+                total, output = timed_read(engine, image, mode)
+                decode = (args.tokens - 1) / max(total - ttft, 1e-9)
+                print(f"{quantization:<6} {mode:<7} {page_name:<10} {output.tokens['vision']:>6} {ttft:>7.2f} "
+                      f"{decode:>7.1f} {peak_memory_gb(engine.device):>8.2f}", flush=True)
+            if args.concurrent:
+                concurrent_run(runtime, page(PAGE_SIZES[args.pages[0]]), mode, args.concurrent, args.pages[0])
+        engine.unload()
+        del engine, runtime, model
+
+
+def set_token_budget(engine: DeepSeekEngine, tokens: int) -> None:
+    """Generate exactly `tokens` tokens from now on (random weights could emit the end token early)."""
+    engine.settings = DeepSeekSettings(**{**engine.settings.__dict__, "max_new_tokens": tokens})
+    engine._model.generation_config.min_new_tokens = tokens
+
+
+def concurrent_run(runtime: OcrRuntime, image: Image.Image, mode: str, count: int, page_name: str) -> None:
+    latencies = []
+
+    def one():
+        started = time.perf_counter()
+        runtime.run(image, parse_prompt("Free OCR."), mode)
+        latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    print(f"       {mode:<7} {page_name:<10} {count} at once: mean {statistics.mean(latencies):.2f} s, "
+          f"worst {max(latencies):.2f} s, {count / wall * 60:.1f} pages/min", flush=True)
+
+
+if __name__ == "__main__":
+    main()
