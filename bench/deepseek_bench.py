@@ -17,6 +17,7 @@ Random weights read no text, so this measures cost, not quality.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import statistics
 import sys
@@ -30,6 +31,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deepseek_ocr_api.config import Defaults  # noqa: E402
+from deepseek_ocr_api.engines.accelerator import pick_device  # noqa: E402
 from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings  # noqa: E402
 from deepseek_ocr_api.runtime import OcrRuntime  # noqa: E402
 from deepseek_ocr_api.tasks import parse_prompt  # noqa: E402
@@ -46,16 +48,35 @@ def page(size) -> Image.Image:
     return image
 
 
-def peak_memory_gb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+class PeakMemory:
+    """Peak since `reset()`: CUDA max allocated on a GPU; on the CPU, resident memory sampled every 10 ms."""
 
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak = 0
+        self._stop = threading.Event()
+        if device.type != "cuda":
+            threading.Thread(target=self._sample, daemon=True).start()
 
-def reset_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
+    def _sample(self) -> None:
+        page = resource.getpagesize()
+        while not self._stop.wait(0.01):
+            with open("/proc/self/statm") as handle:
+                self.peak = max(self.peak, int(handle.read().split()[1]) * page)
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.peak = 0
+
+    def gigabytes(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**30
+        return self.peak / 2**30
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def load_engine(checkpoint: Path, args, quantization: str, max_new_tokens: int) -> DeepSeekEngine:
@@ -88,7 +109,13 @@ def main() -> None:
     if not (args.checkpoint / "config.json").is_file():
         started = time.perf_counter()
         print(f"Building the full-size random checkpoint in {args.checkpoint} ...", flush=True)
-        build_checkpoint(args.checkpoint, FULL, dtype=torch.bfloat16)
+        # In a child process, so the memory it takes does not count in this process's figures.
+        builder = multiprocessing.get_context("spawn").Process(target=build_checkpoint,
+                                                               args=(args.checkpoint, FULL, torch.bfloat16))
+        builder.start()
+        builder.join()
+        if builder.exitcode:
+            sys.exit(f"building the checkpoint failed (exit code {builder.exitcode})")
         print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
@@ -97,6 +124,7 @@ def main() -> None:
     for quantization in args.quantization:
         engine = load_engine(args.checkpoint, args, quantization, args.tokens)
         runtime = OcrRuntime(engine=engine)
+        peak = PeakMemory(pick_device(args.device))
         started = time.perf_counter()
         runtime._load()  # the server's loading path, in this thread
         if runtime.state != "ready":
@@ -105,7 +133,7 @@ def main() -> None:
         params = sum(p.numel() for p in engine._model.parameters())
         print(f"\n{quantization}: loaded {params / 1e9:.2f} B parameters on {engine.device} as "
               f"{engine.describe()['dtype']} in {time.perf_counter() - started:.1f} s, "
-              f"peak {peak_memory_gb(engine.device):.2f} GB")
+              f"peak {peak.gigabytes():.2f} GB")
         print(header)
         model = engine._model
         for mode in args.modes:
@@ -113,15 +141,16 @@ def main() -> None:
                 image = page(PAGE_SIZES[page_name])
                 set_token_budget(engine, 1)
                 timed_read(engine, image, mode)  # warm-up: kernels, allocator
-                reset_peak(engine.device)
+                peak.reset()
                 ttft, _ = timed_read(engine, image, mode)
                 set_token_budget(engine, args.tokens)
                 total, output = timed_read(engine, image, mode)
                 decode = (args.tokens - 1) / max(total - ttft, 1e-9)
                 print(f"{quantization:<6} {mode:<7} {page_name:<10} {output.tokens['vision']:>6} {ttft:>7.2f} "
-                      f"{decode:>7.1f} {peak_memory_gb(engine.device):>8.2f}", flush=True)
+                      f"{decode:>7.1f} {peak.gigabytes():>8.2f}", flush=True)
             if args.concurrent:
                 concurrent_run(runtime, page(PAGE_SIZES[args.pages[0]]), mode, args.concurrent, args.pages[0])
+        peak.stop()
         engine.unload()
         del engine, runtime, model
 

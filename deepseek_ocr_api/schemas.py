@@ -158,6 +158,9 @@ class CleanupOut(Schema):
     message = fields.String(required=True, metadata={"example": "Memory cleanup completed / 内存清理完成"})
     gpu_memory_allocated = fields.String(allow_none=True, required=True)
     gpu_memory_reserved = fields.String(allow_none=True, required=True)
+    gpu_memory_allocated_before = fields.String(allow_none=True, required=True,
+                                                metadata={"description": "GPU figures before the cleanup; null without a GPU"})
+    gpu_memory_reserved_before = fields.String(allow_none=True, required=True)
     process_memory_before = fields.String(required=True, metadata={"example": "812.4 MB"})
     process_memory_after = fields.String(required=True)
     objects_collected = fields.Integer(required=True)

@@ -269,3 +269,11 @@ def test_readme_curl_command_with_a_mode(deepseek_server, tmp_path):
     body = json.loads(result.stdout)
     assert body["engine"] == "deepseek" and body["mode"] == "small" and body["tokens"]["vision"] == 145
     assert body["task"] == "markdown" and (deepseek_server["results"] / body["output_file"]).is_file()
+
+
+def test_a_model_that_is_not_on_disk_offline_says_how_to_get_it(tmp_path):
+    client = make_app(tmp_path, None, ENGINE="deepseek", MODEL="deepseek-community/DeepSeek-OCR-2",
+                      DEVICE="cpu").test_client()
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert "hf download deepseek-community/DeepSeek-OCR-2" in health.get_json()["engine_error"]

@@ -149,7 +149,14 @@ class DeepSeekEngine(Engine):
 
         started = time.monotonic()
         # Only config.json first: which family this is decides whether any code from the hub may run.
-        checkpoint, _ = PretrainedConfig.get_config_dict(self.settings.model, revision=self.settings.revision)
+        try:
+            checkpoint, _ = PretrainedConfig.get_config_dict(self.settings.model, revision=self.settings.revision)
+        except OSError as exc:
+            raise RuntimeError(
+                f"{self.settings.model} is neither a checkpoint folder nor a model in the Hugging Face cache, and "
+                f"could not be downloaded ({exc.__class__.__name__}). Download it once with "
+                f"`.venv/bin/hf download deepseek-community/DeepSeek-OCR-2 --local-dir <folder>` and set "
+                f"OCR_MODEL=<folder>") from exc
         model_type = checkpoint.get("model_type")
         if model_type != "deepseek_ocr2" and "auto_map" not in checkpoint:
             raise RuntimeError(f"{self.settings.model} is a {model_type!r} model, not DeepSeek-OCR")

@@ -48,6 +48,7 @@ def cleanup_memory():
     """
     runtime = current_runtime()
     before = resident_memory_mb()
+    gpu_before = runtime.engine.gpu_memory()
     collected = gc.collect()
     runtime.engine.release_memory()
     _trim_heap()
@@ -57,6 +58,8 @@ def cleanup_memory():
         "message": "Memory cleanup completed / 内存清理完成",
         "gpu_memory_allocated": gpu["gpu_memory_allocated"],
         "gpu_memory_reserved": gpu["gpu_memory_reserved"],
+        "gpu_memory_allocated_before": gpu_before["gpu_memory_allocated"],
+        "gpu_memory_reserved_before": gpu_before["gpu_memory_reserved"],
         "process_memory_before": f"{before:.1f} MB",
         "process_memory_after": f"{after:.1f} MB",
         "objects_collected": collected,
