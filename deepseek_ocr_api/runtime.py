@@ -93,7 +93,8 @@ class OcrRuntime:
         """Engine, model, device, mode and load state, as / and /health report them."""
         return {**self.engine.describe(), "engine_selection": self.selection,
                 "engine_state": self.state, "engine_error": self.error,
-                "load_seconds": self.load_seconds, "requests_in_flight": self.requests_in_flight}
+                "load_seconds": self.load_seconds, "requests_in_flight": self.requests_in_flight,
+                "progress": self.engine.progress()}
 
 
 def current_runtime() -> OcrRuntime:

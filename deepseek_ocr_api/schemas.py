@@ -116,6 +116,9 @@ class EngineStateOut(Schema):
     engine_error = fields.String(allow_none=True, required=True)
     load_seconds = fields.Float(allow_none=True, required=True)
     requests_in_flight = fields.Integer(required=True)
+    progress = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True, required=True, metadata={
+        "description": "The request being read: tokens generated so far and the budget (DeepSeek); null when idle",
+        "example": {"generated_tokens": 812, "max_new_tokens": 4096}})
 
 
 class GpuMemoryOut(Schema):

@@ -239,6 +239,38 @@ def test_auto_engine_without_a_gpu_chooses_embedded_and_says_why(tmp_path, tiny_
     assert health["engine_selection"] == "OCR_ENGINE=auto: no GPU (CUDA or MPS) is visible"
 
 
+
+def test_auto_engine_with_a_gpu_takes_deepseek_only_when_the_model_is_on_disk(monkeypatch, tiny_checkpoint, tmp_path):
+    from deepseek_ocr_api.engines import choose_automatically
+
+    # No GPU here: pretend torch sees one, to check what auto does with the model on disk or not.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "NVIDIA GeForce RTX 3060")
+    name, reason = choose_automatically({"MODEL": str(tiny_checkpoint), "MODEL_REVISION": ""})
+    assert name == "deepseek" and "CUDA GPU NVIDIA GeForce RTX 3060 found" in reason
+    name, reason = choose_automatically({"MODEL": "deepseek-community/DeepSeek-OCR-2", "MODEL_REVISION": ""})
+    assert name == "embedded" and "deepseek-community/DeepSeek-OCR-2 is not on this disk" in reason
+    (tmp_path / "empty").mkdir()
+    assert choose_automatically({"MODEL": str(tmp_path / "empty"), "MODEL_REVISION": ""})[0] == "embedded"
+
+
+def test_health_shows_the_progress_of_a_long_generation(tiny_checkpoint, tmp_path):
+    import threading
+
+    app = make_app(tmp_path, loaded_engine(tiny_checkpoint, MAX_NEW_TOKENS=600, REPETITION_GUARD_TOKENS=0))
+    assert app.test_client().get("/health").get_json()["progress"] is None
+    reading = threading.Thread(target=lambda: post_page(app.test_client(), mode="small", save_to_file="false"))
+    reading.start()
+    seen = []
+    while reading.is_alive():
+        progress = app.test_client().get("/health").get_json()["progress"]
+        if progress:
+            seen.append(progress["generated_tokens"])
+            assert progress["max_new_tokens"] == 600
+    reading.join()
+    assert len(seen) >= 2 and seen == sorted(seen) and 0 < seen[-1] <= 600
+    assert app.test_client().get("/health").get_json()["progress"] is None
+
 def test_cleanup_with_the_deepseek_engine(deepseek_client):
     body = deepseek_client.post("/cleanup").get_json()
     assert body["message"] == "Memory cleanup completed / 内存清理完成" and body["gpu_memory_allocated"] is None

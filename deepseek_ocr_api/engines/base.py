@@ -82,6 +82,10 @@ class Engine(ABC):
             error="Unsupported mode / 不支持的分辨率模式",
         )
 
+    def progress(self) -> dict[str, int] | None:
+        """How far the request being read has got, for /health; None when idle or not measurable."""
+        return None
+
     def gpu_memory(self) -> dict[str, str | None]:
         """GPU memory figures as the guide formats them; all None for engines without a GPU."""
         return {

@@ -135,6 +135,7 @@ class DeepSeekEngine(Engine):
         self._model = None
         self._processor = None
         self._v1: RemoteCodeModel | None = None
+        self._generating: RepetitionGuard | None = None
 
     @property
     def ready(self) -> bool:
@@ -222,6 +223,12 @@ class DeepSeekEngine(Engine):
     def gpu_memory(self) -> dict[str, str | None]:
         return memory_figures(self.device)
 
+    def progress(self) -> dict[str, int] | None:
+        generating = self._generating
+        if generating is None:
+            return None
+        return {"generated_tokens": generating.generated, "max_new_tokens": self.settings.max_new_tokens}
+
     def release_memory(self) -> None:
         release_cached_memory(self.device)
 
@@ -255,10 +262,13 @@ class DeepSeekEngine(Engine):
                 inputs[key] = inputs[key].to(self.dtype)
         prompt_length = inputs["input_ids"].shape[1]
         vision_tokens = int((inputs["input_ids"] == processor.image_token_id).sum())
-        guard = RepetitionGuard(prompt_length, self.settings.repetition_guard_tokens)
-        with torch.inference_mode():
-            output = model.generate(**inputs, max_new_tokens=self.settings.max_new_tokens, do_sample=False,
-                                    temperature=None, top_p=None, top_k=None, stopping_criteria=[guard])
+        guard = self._generating = RepetitionGuard(prompt_length, self.settings.repetition_guard_tokens)
+        try:
+            with torch.inference_mode():
+                output = model.generate(**inputs, max_new_tokens=self.settings.max_new_tokens, do_sample=False,
+                                        temperature=None, top_p=None, top_k=None, stopping_criteria=[guard])
+        finally:
+            self._generating = None
         generated = output[0, prompt_length:].tolist()
         del inputs, output
         if self.device.type != "cpu":

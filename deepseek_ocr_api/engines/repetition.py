@@ -54,11 +54,12 @@ class RepetitionGuard:
         self.prompt_length = prompt_length
         self.min_span = min_span
         self.triggered = False
+        self.generated = 0  # tokens so far, which /health shows as the progress of the request in flight
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        generated = input_ids.shape[1] - self.prompt_length
+        generated = self.generated = input_ids.shape[1] - self.prompt_length
         stop = False
         if self.min_span > 0 and generated >= self.min_span and generated % self.CHECK_EVERY == 0:
             window = max(self.min_span, 3 * MAX_PERIOD) + MAX_PERIOD
