@@ -6,6 +6,7 @@ import io
 import json
 import socket
 import subprocess
+import time
 
 import pytest
 import torch
@@ -267,6 +268,7 @@ def test_health_shows_the_progress_of_a_long_generation(tiny_checkpoint, tmp_pat
         if progress:
             seen.append(progress["generated_tokens"])
             assert progress["max_new_tokens"] == 600
+        time.sleep(0.05)  # leave the reading thread the interpreter
     reading.join()
     assert len(seen) >= 2 and seen == sorted(seen) and 0 < seen[-1] <= 600
     assert app.test_client().get("/health").get_json()["progress"] is None
