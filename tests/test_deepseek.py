@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from deepseek_ocr_api.config import Defaults
 from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings, strip_control_tokens
 from deepseek_ocr_api.engines.repetition import find_repetition
-from tests.conftest import make_app, png_bytes, start_gunicorn
+from tests.conftest import ROOT, make_app, png_bytes, start_gunicorn
 from tests.test_server import guide_example, run_python
 from tests.tiny_deepseek import build_tiny_checkpoint
 
@@ -311,3 +311,13 @@ def test_a_model_that_is_not_on_disk_offline_says_how_to_get_it(tmp_path):
     health = client.get("/health")
     assert health.status_code == 503
     assert "hf download deepseek-community/DeepSeek-OCR-2" in health.get_json()["engine_error"]
+
+
+def test_readme_python_mode_example_works_as_pasted(deepseek_server, tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Resolution modes"):]
+    snippet = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
+    (tmp_path / "document.png").write_bytes(page())
+    result = run_python(snippet.replace("http://localhost:8031", deepseek_server["url"]), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("base 257 max_new_tokens")

@@ -65,10 +65,15 @@ class RemoteCodeModel:
     def __init__(self, model: str, revision: str | None, device: torch.device, dtype: torch.dtype, attention: str):
         from transformers import AutoModel, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=True)
-        self.model = AutoModel.from_pretrained(model, revision=revision, trust_remote_code=True, dtype=dtype,
-                                               device_map={"": device}, attn_implementation=attention,
-                                               use_safetensors=True).eval()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=True)
+            # transformers 4.46 names the dtype argument torch_dtype.
+            self.model = AutoModel.from_pretrained(model, revision=revision, trust_remote_code=True,
+                                                   torch_dtype=dtype, device_map={"": device},
+                                                   attn_implementation=attention, use_safetensors=True).eval()
+        except (ImportError, AttributeError, TypeError) as exc:
+            raise RuntimeError(f"DeepSeek-OCR v1's remote code failed to load ({type(exc).__name__}: {exc}); "
+                               f"it needs: pip install {V1_REQUIREMENTS}") from exc
 
     def read(self, image: Image.Image, prompt: str, mode: str) -> str:
         """`infer()` wants a file and an output folder; both live in a temporary folder removed afterwards."""
