@@ -28,7 +28,7 @@ class Engine(ABC):
 
     name: str = "engine"
     supported_tasks: tuple[str, ...] = ()
-    # Resolution mode name -> what it costs, for /; the first one is the default unless the engine says otherwise.
+    # Resolution mode name -> what it costs (listed on /), and the one a request that names none gets.
     resolution_modes: dict[str, str] = {}
     default_mode: str = ""
 
