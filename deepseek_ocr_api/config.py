@@ -27,6 +27,8 @@ class Defaults:
     RESULTS_DIR = "results"
     MAX_UPLOAD_MB = 25
     MAX_IMAGE_PIXELS = 50_000_000
+    PDF_DPI = 144  # PDF pages are rendered at this resolution, as DeepSeek-OCR's own PDF pipeline does
+    MAX_PAGES = 50  # most pages one request may ask for; more is a 400
     LOG_LEVEL = "INFO"
 
 

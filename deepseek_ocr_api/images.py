@@ -57,7 +57,8 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         raise InvalidImage("The uploaded file is empty")
     detected = sniff_format(data)
     if detected is None:
-        raise InvalidImage("The data is not a supported image (its first bytes match no PNG, JPEG, TIFF, BMP, WebP or GIF signature)")
+        raise InvalidImage("The data is not a supported image or PDF (its first bytes match no PNG, JPEG, TIFF, BMP, "
+                           "WebP, GIF or PDF signature)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -78,10 +79,10 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
                            ["Reduce image size / 减小图片尺寸"]) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"The {detected} image could not be decoded: it is truncated or corrupt ({exc})") from exc
-    return _to_rgb(image)
+    return to_rgb(image)
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     """RGB on a white background: transparent pixels of a PNG must read as paper, not as black."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")

@@ -5,7 +5,9 @@ import gc
 import logging
 import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 from flask import Flask, current_app
 from PIL import Image
@@ -19,6 +21,14 @@ log = logging.getLogger(__name__)
 LOADING, READY, FAILED = "loading", "ready", "failed"
 
 
+@dataclass(eq=False)
+class DocumentProgress:
+    """Pages read so far of one request in flight."""
+
+    pages_total: int
+    pages_done: int = 0
+
+
 class OcrRuntime:
     """Flask extension owning the engine; stored in `app.extensions["ocr"]`."""
 
@@ -29,6 +39,7 @@ class OcrRuntime:
         self.error: str | None = None
         self.load_seconds: float | None = None
         self.requests_in_flight = 0
+        self.documents: list[DocumentProgress] = []
         self._inference = threading.Lock()
         self._counter = threading.Lock()
         self._settled = threading.Event()
@@ -79,6 +90,18 @@ class OcrRuntime:
             with self._counter:
                 self.requests_in_flight -= 1
 
+    @contextmanager
+    def document(self, pages_total: int) -> Iterator["DocumentProgress"]:
+        """Track the pages of one request while it is read, for /health."""
+        progress = DocumentProgress(pages_total)
+        with self._counter:
+            self.documents.append(progress)
+        try:
+            yield progress
+        finally:
+            with self._counter:
+                self.documents.remove(progress)
+
     def _require_ready(self) -> None:
         if self.state == LOADING:
             raise ModelNotReady(f"The {self.engine.name} engine is still loading; try again in a few seconds",
@@ -94,7 +117,9 @@ class OcrRuntime:
         return {**self.engine.describe(), "engine_selection": self.selection,
                 "engine_state": self.state, "engine_error": self.error,
                 "load_seconds": self.load_seconds, "requests_in_flight": self.requests_in_flight,
-                "progress": self.engine.progress()}
+                "progress": self.engine.progress(),
+                "documents_in_flight": [{"pages_done": d.pages_done, "pages_total": d.pages_total}
+                                        for d in list(self.documents)]}
 
 
 def current_runtime() -> OcrRuntime:

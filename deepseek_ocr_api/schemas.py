@@ -24,6 +24,12 @@ MODE = dict(
                              "GET / lists the modes of the engine that is running.",
               "example": "gundam"},
 )
+PAGES = dict(
+    load_default=None,
+    validate=validate.Length(max=200),
+    metadata={"description": "Pages of a PDF or multi-page TIFF to read: numbers and ranges, e.g. `1-3,7`; "
+                             "omit for all (up to OCR_MAX_PAGES)", "example": "1-3,7"},
+)
 SAVE_TO_FILE = dict(
     load_default=True,
     metadata={"description": "Save the text to a result file downloadable from /results/{filename} "
@@ -40,6 +46,7 @@ class OcrFormIn(Schema):
     prompt = fields.String(**PROMPT)
     save_to_file = fields.Boolean(**SAVE_TO_FILE)
     mode = fields.String(**MODE)
+    pages = fields.String(**PAGES)
 
 
 class OcrBase64In(OcrFormIn):
@@ -62,6 +69,24 @@ class TokensOut(Schema):
     prompt = fields.Integer(allow_none=True, metadata={"description": "Prompt tokens, vision tokens included"})
     vision = fields.Integer(allow_none=True, metadata={"description": "Tokens the image became (set by `mode`)"})
     generated = fields.Integer(allow_none=True, metadata={"description": "Tokens the model generated"})
+
+
+class BlockOut(Schema):
+    type = fields.String(required=True, metadata={"description": "What the region is: paragraph, heading, title, "
+                                                                 "text, table, image, ... or the `ref` text it was located by"})
+    text = fields.String(required=True)
+    box = fields.List(fields.Integer(), required=True,
+                      metadata={"description": "[x0, y0, x1, y1] in pixels of the page as read", "example": [62, 41, 934, 83]})
+
+
+class PageOut(Schema):
+    page = fields.Integer(required=True, metadata={"description": "Page number in the upload, from 1"})
+    text = fields.String(required=True)
+    width = fields.Integer(required=True, metadata={"description": "Pixels of the page as read (PDF: rendered at pdf_dpi)"})
+    height = fields.Integer(required=True)
+    finish_reason = fields.String(required=True)
+    blocks = fields.List(fields.Nested(BlockOut), required=True)
+    ocr_ms = fields.Float(required=True)
 
 
 class OcrOut(Schema):
@@ -89,8 +114,13 @@ class OcrOut(Schema):
                        "looped and was stopped: the text holds what it read before the loop)",
         "example": "complete"})
     tokens = fields.Nested(TokensOut, required=True)
+    document_type = fields.String(required=True, metadata={"description": "image, pdf or tiff"})
+    page_count = fields.Integer(required=True, metadata={"description": "Pages in the upload (1 for an image)"})
     image_width = fields.Integer(required=True)
     image_height = fields.Integer(required=True)
+    pages = fields.List(fields.Nested(PageOut), required=True,
+                        metadata={"description": "Each page read, in order; `text` above is these joined by "
+                                                 "\"\\n\\n<--- Page Split --->\\n\\n\""})
     timings = fields.Nested(TimingsOut, required=True)
 
 
@@ -119,6 +149,9 @@ class EngineStateOut(Schema):
     progress = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True, required=True, metadata={
         "description": "The request being read: tokens generated so far and the budget (DeepSeek); null when idle",
         "example": {"generated_tokens": 812, "max_new_tokens": 4096}})
+    documents_in_flight = fields.List(fields.Dict(keys=fields.String(), values=fields.Integer()), required=True,
+                                      metadata={"description": "Pages done of each request being read or waiting",
+                                                "example": [{"pages_done": 2, "pages_total": 7}]})
 
 
 class GpuMemoryOut(Schema):

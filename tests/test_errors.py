@@ -45,7 +45,7 @@ def test_file_under_another_field_name_is_400_naming_it(client):
 
 
 def test_not_an_image_is_400(client):
-    detail = assert_contract_error(post_image(client, b"%PDF-1.7 this is not an image"), 400)
+    detail = assert_contract_error(post_image(client, b"<html>this is not an image</html>"), 400)
     assert "not a supported image" in detail["message"]
 
 

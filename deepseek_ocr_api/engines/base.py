@@ -20,6 +20,8 @@ class OcrOutput:
     mode: str  # the resolution mode the image was read at
     finish_reason: str = "complete"  # or "max_new_tokens", "repetition": the text was cut
     tokens: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(("prompt", "vision", "generated")))
+    # Regions found on the page: {"type", "text", "box": [x0, y0, x1, y1] in pixels of the image as read}.
+    blocks: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
 

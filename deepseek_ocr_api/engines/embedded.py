@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, OcrOutput
-from deepseek_ocr_api.engines.reading_order import TextLine, paragraphs, to_markdown, to_plain_text
+from deepseek_ocr_api.engines.reading_order import TextLine, paragraphs, to_blocks, to_markdown, to_plain_text
 from deepseek_ocr_api.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,8 @@ class EmbeddedEngine(Engine):
         layout = paragraphs(lines)
         details = {"lines": len(lines), "paragraphs": len(layout)}
         if task.name == "markdown":
-            return OcrOutput(to_markdown(layout), "markdown", mode, details=details)
-        return OcrOutput(to_plain_text(layout), "text", mode, details=details)
+            return OcrOutput(to_markdown(layout), "markdown", mode, blocks=to_blocks(layout), details=details)
+        return OcrOutput(to_plain_text(layout), "text", mode, blocks=to_blocks(layout), details=details)
 
     def read_lines(self, image: Image.Image) -> list[TextLine]:
         """Every detected line with its box, in no particular order."""

@@ -193,3 +193,9 @@ def to_markdown(paragraphs_: list[Paragraph]) -> str:
             # A paragraph that starts like markdown syntax would change meaning when rendered.
             blocks.append("\\" + text if text[:1] in "#>*-+|" else text)
     return "\n\n".join(blocks)
+
+
+def to_blocks(paragraphs_: list[Paragraph]) -> list[dict]:
+    """Each paragraph as a block in reading order: heading or paragraph, its text, and its box in pixels."""
+    return [{"type": "heading" if paragraph.level else "paragraph", "text": join_paragraph(paragraph),
+             "box": [round(value) for value in paragraph.box]} for paragraph in paragraphs_]

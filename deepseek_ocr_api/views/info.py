@@ -13,8 +13,8 @@ bp = Blueprint("info", __name__)
 ENDPOINTS = {
     "GET /": "API information / API 信息",
     "GET /health": "Health check and memory statistics / 健康检查与内存统计",
-    "POST /ocr": "OCR from an uploaded file (multipart: image, prompt, save_to_file, mode) / 文件 OCR",
-    "POST /ocr-base64": "OCR from base64 (JSON: image_base64, prompt, save_to_file, mode) / Base64 OCR",
+    "POST /ocr": "OCR from an uploaded image, PDF or multi-page TIFF (multipart: image, prompt, save_to_file, mode, pages) / 文件 OCR",
+    "POST /ocr-base64": "OCR from base64 (JSON: image_base64, prompt, save_to_file, mode, pages) / Base64 OCR",
     "GET /results/{filename}": "Download a saved result / 下载结果",
     "POST /cleanup": "Release memory / 清理内存",
     "GET /docs": "Swagger UI / 交互式文档",
@@ -45,6 +45,8 @@ def api_information():
         "limits": {
             "max_upload_mb": config["MAX_UPLOAD_MB"],
             "max_image_pixels": config["MAX_IMAGE_PIXELS"],
+            "max_pages": config["MAX_PAGES"],
+            "pdf_dpi": config["PDF_DPI"],
         },
         "endpoints": ENDPOINTS,
     }

@@ -40,10 +40,11 @@ def ocr_from_file():
             type: object
             required: [image]
             properties:
-              image: {type: string, format: binary, description: 'PNG, JPEG, TIFF, BMP, WebP or GIF'}
+              image: {type: string, format: binary, description: 'PNG, JPEG, TIFF (multi-page too), BMP, WebP, GIF or PDF'}
               prompt: {type: string, default: "<image>\\nFree OCR."}
               save_to_file: {type: boolean, default: true}
               mode: {type: string, description: 'Resolution mode (small, base, gundam for DeepSeek-OCR-2); omit for the default'}
+              pages: {type: string, description: 'Pages of a PDF or multi-page TIFF to read, e.g. "1-3,7"; omit for all'}
     responses:
       200:
         description: The text read from the image
@@ -59,7 +60,7 @@ def ocr_from_file():
     if upload is None:
         raise missing_image()
     fields = OcrFormIn().load(request.form.to_dict())
-    result = run_ocr(upload.read(), fields["prompt"], fields["save_to_file"], fields["mode"])
+    result = run_ocr(upload.read(), fields["prompt"], fields["save_to_file"], fields["mode"], fields["pages"])
     return jsonify(OcrOut().dump(result))
 
 
@@ -89,5 +90,5 @@ def ocr_from_base64():
         raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}",
                            ["Send Content-Type: application/json with a JSON object / 请发送 JSON 对象"])
     fields = OcrBase64In().load(body)
-    result = run_ocr(decode_base64(fields["image_base64"]), fields["prompt"], fields["save_to_file"], fields["mode"])
+    result = run_ocr(decode_base64(fields["image_base64"]), fields["prompt"], fields["save_to_file"], fields["mode"], fields["pages"])
     return jsonify(OcrOut().dump(result))
