@@ -1,0 +1,168 @@
+"""Documents: PDFs and multi-page TIFFs read page by page, through the embedded engine and the HTTP API."""
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import time
+
+import pytest
+from PIL import Image
+
+from tests.conftest import make_app
+from tests.pages import character_error_rate, normalise, prose_page, render_lines
+
+PAGE_LINES = [
+    ["Annual Report 2026", "The first page introduces the report."],
+    ["Second Chapter", "Revenue grew in every quarter of the year."],
+    ["Third Chapter", "The outlook for next year remains positive."],
+    ["Appendix", "Tables and figures follow on the next pages."],
+]
+SEPARATOR = "\n\n<--- Page Split --->\n\n"
+
+
+def page_images(count=3) -> list[Image.Image]:
+    return [render_lines(lines, "en", size=30, width=900) for lines in PAGE_LINES[:count]]
+
+
+def pdf_bytes(images, resolution=144) -> bytes:
+    buffer = io.BytesIO()
+    images[0].save(buffer, "PDF", save_all=True, append_images=images[1:], resolution=resolution)
+    return buffer.getvalue()
+
+
+def tiff_bytes(images) -> bytes:
+    buffer = io.BytesIO()
+    images[0].save(buffer, "TIFF", save_all=True, append_images=images[1:], compression="tiff_deflate")
+    return buffer.getvalue()
+
+
+def post_document(client, data, name="scan.pdf", **fields):
+    return client.post("/ocr", data={"image": (io.BytesIO(data), name), **fields})
+
+
+def assert_reads(text: str, lines: list[str]):
+    assert character_error_rate(normalise("\n".join(lines), "en"), normalise(text, "en")) < 0.03, text
+
+
+def test_a_three_page_pdf_reads_page_by_page_in_order(client):
+    images = page_images(3)
+    response = post_document(client, pdf_bytes(images))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["document_type"] == "pdf" and body["page_count"] == 3
+    assert [page["page"] for page in body["pages"]] == [1, 2, 3]
+    for page, image, lines in zip(body["pages"], images, PAGE_LINES):
+        assert (page["width"], page["height"]) == image.size  # saved at 144 dpi, rendered at 144 dpi
+        assert_reads(page["text"], lines)
+    assert body["text"] == SEPARATOR.join(page["text"] for page in body["pages"])
+
+
+def test_the_saved_result_holds_the_whole_document(client, app):
+    body = post_document(client, pdf_bytes(page_images(2))).get_json()
+    saved = client.get(f"/results/{body['output_file']}").get_data(as_text=True)
+    assert saved == body["text"] and "<--- Page Split --->" in saved
+
+
+def test_pages_selection(client):
+    data = pdf_bytes(page_images(4))
+    body = post_document(client, data, pages="2-3").get_json()
+    assert [page["page"] for page in body["pages"]] == [2, 3] and body["page_count"] == 4
+    assert_reads(body["pages"][0]["text"], PAGE_LINES[1])
+    body = post_document(client, data, pages="4, 1").get_json()
+    assert [page["page"] for page in body["pages"]] == [1, 4]
+
+
+@pytest.mark.parametrize("pages, message", [
+    ("5", "page 5 does not exist; the document has 4 page(s)"),
+    ("two", "'two' is not a page number"),
+    ("3-1", "'3-1' is not a valid range"),
+    ("0", "'0' is not a valid range"),
+])
+def test_bad_pages_selection_is_400(client, pages, message):
+    response = post_document(client, pdf_bytes(page_images(4)), pages=pages)
+    assert response.status_code == 400 and message in response.get_json()["detail"]["message"]
+
+
+def test_more_pages_than_the_limit_is_400_naming_the_limit(tmp_path, embedded_engine):
+    client = make_app(tmp_path, embedded_engine, MAX_PAGES=2).test_client()
+    response = post_document(client, pdf_bytes(page_images(3)))
+    assert response.status_code == 400
+    detail = response.get_json()["detail"]
+    assert "asks for 3 pages" in detail["message"] and "at most 2" in detail["message"]
+    assert post_document(client, pdf_bytes(page_images(3)), pages="1-2").status_code == 200
+
+
+def test_encrypted_pdf_is_400(client):
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=io.BytesIO(pdf_bytes(page_images(1))))
+    writer.encrypt("secret")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    response = post_document(client, buffer.getvalue())
+    assert response.status_code == 400
+    assert response.get_json()["detail"]["error"] == "Encrypted PDF / PDF 已加密"
+
+
+def test_corrupt_pdf_is_400(client):
+    data = pdf_bytes(page_images(2))
+    response = post_document(client, data[: len(data) // 3])
+    assert response.status_code == 400 and "truncated or corrupt" in response.get_json()["detail"]["message"]
+
+
+def test_a_pdf_page_over_the_pixel_limit_is_400_before_any_page_is_read(tmp_path, embedded_engine):
+    client = make_app(tmp_path, embedded_engine, MAX_IMAGE_PIXELS=100_000).test_client()
+    response = post_document(client, pdf_bytes(page_images(2)))
+    assert response.status_code == 400 and "over the limit of 100000" in response.get_json()["detail"]["message"]
+
+
+def test_multi_page_tiff(client):
+    images = page_images(2)
+    body = post_document(client, tiff_bytes(images), name="scan.tiff").get_json()
+    assert body["document_type"] == "tiff" and body["page_count"] == 2
+    for page, lines in zip(body["pages"], PAGE_LINES):
+        assert_reads(page["text"], lines)
+
+
+def test_pdf_through_base64(client):
+    payload = {"image_base64": "data:application/pdf;base64," + base64.b64encode(pdf_bytes(page_images(2))).decode(),
+               "pages": "2"}
+    body = client.post("/ocr-base64", json=payload).get_json()
+    assert [page["page"] for page in body["pages"]] == [2]
+    assert_reads(body["text"], PAGE_LINES[1])
+
+
+def test_an_image_is_a_document_of_one_page_with_blocks(client):
+    image = prose_page("en").image
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    body = post_document(client, buffer.getvalue(), name="page.png").get_json()
+    assert body["document_type"] == "image" and body["page_count"] == 1 and len(body["pages"]) == 1
+    blocks = body["pages"][0]["blocks"]
+    assert (blocks[0]["type"], blocks[0]["text"]) == ("heading", "Reading Printed Pages")
+    assert [block["type"] for block in blocks[1:]] == ["paragraph"] * (len(blocks) - 1) and len(blocks) >= 3
+    for block in blocks:
+        x0, y0, x1, y1 = block["box"]
+        assert 0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height
+
+
+def test_health_counts_the_pages_of_a_document_being_read(client):
+    data = pdf_bytes(page_images(4) * 2)
+    reading = threading.Thread(target=lambda: post_document(client.application.test_client(), data))
+    reading.start()
+    seen = []
+    while reading.is_alive():
+        documents = client.get("/health").get_json()["documents_in_flight"]
+        if documents:
+            assert documents[0]["pages_total"] == 8
+            seen.append(documents[0]["pages_done"])
+        time.sleep(0.05)
+    reading.join()
+    assert seen and seen == sorted(seen) and seen[-1] < 8
+    assert client.get("/health").get_json()["documents_in_flight"] == []
+
+
+def test_info_page_states_the_document_limits(client):
+    limits = client.get("/").get_json()["limits"]
+    assert limits["max_pages"] == 50 and limits["pdf_dpi"] == 144
