@@ -1,6 +1,7 @@
 """Saved OCR results: unguessable names, atomic writes, and lookups that never leave the results folder."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import secrets
@@ -10,9 +11,10 @@ from pathlib import Path
 
 from deepseek_ocr_api.errors import ResultNotFound
 
-EXTENSIONS = {"text": "txt", "markdown": "md"}
-MEDIA_TYPES = {"txt": "text/plain", "md": "text/markdown"}  # Flask adds "; charset=utf-8"
-RESULT_NAME = re.compile(r"^ocr_result_\d{8}_\d{6}_[0-9a-f]{16}\.(txt|md)$")
+EXTENSIONS = {"text": "txt", "markdown": "md", "json": "json"}
+# Flask adds "; charset=utf-8" to the text types.
+MEDIA_TYPES = {"txt": "text/plain", "md": "text/markdown", "json": "application/json", "png": "image/png"}
+RESULT_NAME = re.compile(r"^ocr_result_\d{8}_\d{6}_[0-9a-f]{16}(_p\d{1,5})?\.(txt|md|json|png)$")
 
 
 class ResultStore:
@@ -21,21 +23,37 @@ class ResultStore:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder).resolve()
 
-    def save(self, text: str, output_format: str = "text") -> str:
-        """Write `text` and return the file name; the file appears whole or not at all."""
+    @staticmethod
+    def new_stem() -> str:
+        """A fresh, unguessable result name without its extension: `ocr_result_YYYYMMDD_HHMMSS_<16 hex>`."""
+        return f"ocr_result_{datetime.now():%Y%m%d_%H%M%S}_{secrets.token_hex(8)}"
+
+    def save(self, text: str, output_format: str = "text", stem: str | None = None) -> str:
+        """Write `text` as `<stem>.<ext>` (a new stem by default) and return the file name; the file appears
+        whole or not at all."""
+        name = f"{stem or self.new_stem()}.{EXTENSIONS[output_format]}"
+        self._write(name, text.encode("utf-8"))
+        return name
+
+    def save_image(self, image, stem: str, page: int) -> str:
+        """A page picture as `<stem>_p<page>.png` beside the result it belongs to."""
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        name = f"{stem}_p{page}.png"
+        self._write(name, buffer.getvalue())
+        return name
+
+    def _write(self, name: str, data: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        extension = EXTENSIONS[output_format]
-        name = f"ocr_result_{datetime.now():%Y%m%d_%H%M%S}_{secrets.token_hex(8)}.{extension}"
         descriptor, temporary = tempfile.mkstemp(prefix=".partial-", dir=self.folder)
         try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
             os.chmod(temporary, 0o644)
             os.replace(temporary, self.folder / name)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        return name
 
     def locate(self, filename: str) -> tuple[Path, str]:
         """The path and media type of a saved result; ResultNotFound for any other name."""

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from deepseek_ocr_api.tasks import DEFAULT_PROMPT
+from deepseek_ocr_api.tasks import DEFAULT_PROMPT, TASK_PRESETS
 
 MAX_PROMPT_CHARS = 4000
 
 PROMPT = dict(
-    load_default=DEFAULT_PROMPT,
+    load_default=None,
     validate=validate.Length(max=MAX_PROMPT_CHARS),
-    metadata={"description": "OCR prompt. `<image>\\nFree OCR.` gives plain text, "
+    metadata={"description": "OCR prompt; overrides `task`. `<image>\\nFree OCR.` (the default) gives plain text, "
                              "`<image>\\nConvert document to markdown` gives markdown. A typed `\\n` means a newline.",
               "example": DEFAULT_PROMPT},
 )
@@ -23,6 +23,13 @@ MODE = dict(
                              "`small`, `base`, `large`, `gundam`. The embedded engine: `native`. "
                              "GET / lists the modes of the engine that is running.",
               "example": "gundam"},
+)
+TASK = dict(
+    load_default=None,
+    validate=validate.OneOf(list(TASK_PRESETS)),
+    metadata={"description": "A preset instead of a prompt: free_ocr (the default), markdown, figure, describe, "
+                             "locate (with `ref`). The embedded engine does free_ocr and markdown.",
+              "example": "markdown"},
 )
 PAGES = dict(
     load_default=None,
@@ -45,8 +52,18 @@ class OcrFormIn(Schema):
 
     prompt = fields.String(**PROMPT)
     save_to_file = fields.Boolean(**SAVE_TO_FILE)
+    task = fields.String(**TASK)
+    ref = fields.String(load_default=None, validate=validate.Length(max=500),
+                        metadata={"description": "task=locate: the text to find on the page", "example": "the total"})
     mode = fields.String(**MODE)
     pages = fields.String(**PAGES)
+    output_format = fields.String(
+        load_default=None, validate=validate.OneOf(["text", "markdown", "json"]),
+        metadata={"description": "text, markdown or json (the saved file is the whole response). Default: what the "
+                                 "task gives; markdown alone also selects task=markdown", "example": "markdown"})
+    return_image = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also save a PNG of each page with the found blocks drawn; `pages[].image_file` names it"})
 
 
 class OcrBase64In(OcrFormIn):
@@ -86,6 +103,9 @@ class PageOut(Schema):
     height = fields.Integer(required=True)
     finish_reason = fields.String(required=True)
     blocks = fields.List(fields.Nested(BlockOut), required=True)
+    image_file = fields.String(allow_none=True, required=True,
+                               metadata={"description": "With return_image: the page with its blocks drawn, "
+                                                        "from /results/{filename}; else null"})
     ocr_ms = fields.Float(required=True)
 
 
@@ -108,7 +128,7 @@ class OcrOut(Schema):
                                                   "example": "gundam"})
     task = fields.String(required=True, metadata={"description": "free_ocr, markdown, figure, describe, locate or custom",
                                                   "example": "free_ocr"})
-    output_format = fields.String(required=True, metadata={"description": "text or markdown"})
+    output_format = fields.String(required=True, metadata={"description": "text, markdown or json"})
     finish_reason = fields.String(required=True, metadata={
         "description": "complete; max_new_tokens (the text hit OCR_MAX_NEW_TOKENS); repetition (the model "
                        "looped and was stopped: the text holds what it read before the loop)",

@@ -1,15 +1,19 @@
 """One OCR job: decode the upload, run it through the engine, save the result file."""
 from __future__ import annotations
 
+import json
 import logging
 import time
+
+from PIL import ImageDraw
 
 from flask import current_app
 
 from deepseek_ocr_api.documents import read_document
+from deepseek_ocr_api.schemas import OcrOut
 from deepseek_ocr_api.results import ResultStore
 from deepseek_ocr_api.runtime import current_runtime
-from deepseek_ocr_api.tasks import parse_prompt
+from deepseek_ocr_api.tasks import Task, parse_prompt, preset_task
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +35,37 @@ def current_results() -> ResultStore:
     return current_app.extensions["results"]
 
 
-def run_ocr(data: bytes, prompt: str, save_to_file: bool, mode: str | None = None, pages: str | None = None) -> dict:
-    """The response body of /ocr and /ocr-base64 for one upload: an image, a PDF or a multi-page TIFF."""
+def choose_task(fields: dict) -> Task:
+    """A prompt wins over `task`; with neither, output_format=markdown means the markdown task, else free OCR."""
+    if fields.get("prompt"):
+        return parse_prompt(fields["prompt"])
+    name = fields.get("task") or ("markdown" if fields.get("output_format") == "markdown" else "free_ocr")
+    return preset_task(name, fields.get("ref"))
+
+
+def run_ocr(data: bytes, fields: dict) -> dict:
+    """The response body of /ocr and /ocr-base64 for one upload (an image, a PDF or a multi-page TIFF)
+    and the request's validated fields."""
     started = time.monotonic()
     runtime = current_runtime()
     config = current_app.config
-    task = parse_prompt(prompt)
+    task = choose_task(fields)
     document = read_document(data, max_pixels=config["MAX_IMAGE_PIXELS"], dpi=float(config["PDF_DPI"]),
-                             pages=pages, max_pages=int(config["MAX_PAGES"]))
+                             pages=fields.get("pages"), max_pages=int(config["MAX_PAGES"]))
     decoded = time.monotonic()
+    stem = ResultStore.new_stem()  # shared by the result file and the page pictures
     read: list[dict] = []
     outputs = []
     with runtime.document(len(document.numbers)) as progress:
         for number in document.numbers:
             page_started = time.monotonic()
             image = document.render(number)
-            output = runtime.run(image, task, mode)
+            output = runtime.run(image, task, fields.get("mode"))
             outputs.append(output)
             read.append({"page": number, "text": output.text, "width": image.width, "height": image.height,
                          "finish_reason": output.finish_reason, "blocks": output.blocks,
+                         "image_file": save_page_picture(image, output.blocks, stem, number)
+                         if fields.get("return_image") else None,
                          "ocr_ms": round((time.monotonic() - page_started) * 1000, 1)})
             progress.pages_done += 1
             if len(document.numbers) > 1:
@@ -57,21 +73,14 @@ def run_ocr(data: bytes, prompt: str, save_to_file: bool, mode: str | None = Non
                          len(document.numbers), document.kind, time.monotonic() - page_started)
     finished = time.monotonic()
 
-    text = PAGE_SEPARATOR.join(page["text"] for page in read)
+    output_format = fields.get("output_format") or outputs[0].output_format
     finish_reason = next((o.finish_reason for o in outputs if o.finish_reason != "complete"), "complete")
-    message, output_file = CUT.get(finish_reason, COMPLETED), None
-    if save_to_file:
-        try:
-            output_file = current_results().save(text, outputs[0].output_format)
-        except OSError:
-            log.exception("Could not save the OCR result in %s", current_results().folder)
-            message = NOT_SAVED if message == COMPLETED else f"{message}; {NOT_SAVED}"
     description = runtime.engine.describe()
-    return {
+    body = {
         "success": True,
-        "message": message,
-        "text": text,
-        "output_file": output_file,
+        "message": CUT.get(finish_reason, COMPLETED),
+        "text": PAGE_SEPARATOR.join(page["text"] for page in read),
+        "output_file": None,
         "engine": description["engine"],
         "model": description["model"],
         "revision": description["revision"],
@@ -80,7 +89,7 @@ def run_ocr(data: bytes, prompt: str, save_to_file: bool, mode: str | None = Non
         "quantization": description["quantization"],
         "mode": outputs[0].mode,
         "task": task.name,
-        "output_format": outputs[0].output_format,
+        "output_format": output_format,
         "finish_reason": finish_reason,
         "tokens": total_tokens(outputs),
         "document_type": document.kind,
@@ -94,6 +103,36 @@ def run_ocr(data: bytes, prompt: str, save_to_file: bool, mode: str | None = Non
             "total_ms": round((time.monotonic() - started) * 1000, 1),
         },
     }
+    if fields.get("save_to_file", True):
+        save_result(body, stem)
+    return body
+
+
+def save_result(body: dict, stem: str) -> None:
+    """Write the text (or, for output_format json, the whole response) as `<stem>.<ext>`; say so if that fails."""
+    try:
+        if body["output_format"] == "json":
+            body["output_file"] = f"{stem}.json"
+            current_results().save(json.dumps(OcrOut().dump(body), ensure_ascii=False, indent=2), "json", stem)
+        else:
+            body["output_file"] = current_results().save(body["text"], body["output_format"], stem)
+    except OSError:
+        log.exception("Could not save the OCR result in %s", current_results().folder)
+        body["output_file"] = None
+        body["message"] = NOT_SAVED if body["message"] == COMPLETED else f"{body['message']}; {NOT_SAVED}"
+
+
+def save_page_picture(image, blocks: list[dict], stem: str, page: int) -> str | None:
+    """The page with its blocks outlined, saved beside the result; None (and a log line) if it cannot be saved."""
+    picture = image.copy()
+    draw = ImageDraw.Draw(picture)
+    for block in blocks:
+        draw.rectangle(block["box"], outline=(220, 30, 30), width=max(2, image.width // 500))
+    try:
+        return current_results().save_image(picture, stem, page)
+    except OSError:
+        log.exception("Could not save the page picture in %s", current_results().folder)
+        return None
 
 
 def total_tokens(outputs) -> dict[str, int | None]:

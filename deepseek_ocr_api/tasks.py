@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from deepseek_ocr_api.errors import InvalidInput
+
 DEFAULT_PROMPT = "<image>\nFree OCR."
 
 # Normalised prompt wording (see `_normalise`) -> task name.
@@ -22,6 +24,14 @@ TASK_PROMPTS = {
     "figure": "<image>\nParse the figure.",
     "describe": "<image>\nDescribe this image in detail.",
     "locate": "<image>\nLocate <|ref|>text<|/ref|> in the image.",
+}
+# The `task` field's presets: DeepSeek-OCR's own prompts. `locate` takes the text to find in `ref`.
+TASK_PRESETS = {
+    "free_ocr": "<image>\nFree OCR.",
+    "markdown": "<image>\n<|grounding|>Convert the document to markdown.",
+    "figure": "<image>\nParse the figure.",
+    "describe": "<image>\nDescribe this image in detail.",
+    "locate": "<image>\nLocate <|ref|>{ref}<|/ref|> in the image.",
 }
 LOCATE = re.compile(r"^locate (<\|ref\|>.*<\|/ref\|>) in the image$", re.S)
 
@@ -58,3 +68,16 @@ def parse_prompt(prompt: str | None) -> Task:
     if LOCATE.match(wording):
         return Task("locate", prompt, grounding)
     return Task("custom", prompt, grounding)
+
+
+def preset_task(name: str, ref: str | None = None) -> Task:
+    """The task a `task` field names, with its preset prompt; `locate` needs the `ref` text to find."""
+    if name == "locate":
+        if not ref or not ref.strip():
+            raise InvalidInput("task=locate needs the text to find in the field 'ref'",
+                               ["Send ref, e.g. ref=\"the total\" / 请在 ref 字段中给出要定位的文字"])
+        if "<|" in ref or "|>" in ref:
+            raise InvalidInput("ref must be plain text, without <|...|> tags")
+        return Task("locate", TASK_PRESETS["locate"].format(ref=ref.strip()), False)
+    prompt = TASK_PRESETS[name]
+    return Task(name, prompt, "<|grounding|>" in prompt)

@@ -16,6 +16,7 @@ from deepseek_ocr_api.engines.deepseek_v1 import (V1_MODES, RemoteCodeModel, che
                                                   check_runtime_supports_v1)
 from deepseek_ocr_api.engines.repetition import RepetitionGuard, find_repetition
 from deepseek_ocr_api.errors import OutOfMemory
+from deepseek_ocr_api.grounding import parse_grounding
 from deepseek_ocr_api.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -287,8 +288,9 @@ class DeepSeekEngine(Engine):
         elif len(generated) >= self.settings.max_new_tokens:
             finish_reason = "max_new_tokens"
         text = strip_control_tokens(tokenizer.decode(kept, skip_special_tokens=False), tokenizer)
+        text, blocks = parse_grounding(text, image.width, image.height)
         return OcrOutput(text, "markdown" if task.name == "markdown" else "text", mode, finish_reason,
-                         {"prompt": prompt_length, "vision": vision_tokens, "generated": len(generated)})
+                         {"prompt": prompt_length, "vision": vision_tokens, "generated": len(generated)}, blocks)
 
     def _generate_v1(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
         """v1's infer() generates on its own; a loop can only be found, and cut, afterwards."""
@@ -300,5 +302,6 @@ class DeepSeekEngine(Engine):
         if loop is not None:
             finish_reason = "repetition"
             text = tokenizer.decode(ids[:loop.keep], skip_special_tokens=False)
-        return OcrOutput(text.strip(), "markdown" if task.name == "markdown" else "text", mode, finish_reason,
-                         {"prompt": None, "vision": None, "generated": len(ids)})
+        text, blocks = parse_grounding(text, image.width, image.height)
+        return OcrOutput(text, "markdown" if task.name == "markdown" else "text", mode, finish_reason,
+                         {"prompt": None, "vision": None, "generated": len(ids)}, blocks)

@@ -45,6 +45,10 @@ def ocr_from_file():
               save_to_file: {type: boolean, default: true}
               mode: {type: string, description: 'Resolution mode (small, base, gundam for DeepSeek-OCR-2); omit for the default'}
               pages: {type: string, description: 'Pages of a PDF or multi-page TIFF to read, e.g. "1-3,7"; omit for all'}
+              task: {type: string, enum: [free_ocr, markdown, figure, describe, locate], description: 'A preset prompt; `prompt` overrides it'}
+              ref: {type: string, description: 'task=locate: the text to find'}
+              output_format: {type: string, enum: [text, markdown, json], description: 'json saves the whole response'}
+              return_image: {type: boolean, default: false, description: 'Save a PNG of each page with its blocks drawn'}
     responses:
       200:
         description: The text read from the image
@@ -60,7 +64,7 @@ def ocr_from_file():
     if upload is None:
         raise missing_image()
     fields = OcrFormIn().load(request.form.to_dict())
-    result = run_ocr(upload.read(), fields["prompt"], fields["save_to_file"], fields["mode"], fields["pages"])
+    result = run_ocr(upload.read(), fields)
     return jsonify(OcrOut().dump(result))
 
 
@@ -90,5 +94,5 @@ def ocr_from_base64():
         raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}",
                            ["Send Content-Type: application/json with a JSON object / 请发送 JSON 对象"])
     fields = OcrBase64In().load(body)
-    result = run_ocr(decode_base64(fields["image_base64"]), fields["prompt"], fields["save_to_file"], fields["mode"], fields["pages"])
+    result = run_ocr(decode_base64(fields.pop("image_base64")), fields)
     return jsonify(OcrOut().dump(result))
