@@ -11,7 +11,8 @@ NORMALISED = 999
 TAGGED = re.compile(r"<\|ref\|>(?P<label>.*?)<\|/ref\|>\s*(?:<\|det\|>(?P<boxes>.*?)<\|/det\|>)?", re.S)
 # A tag cut off by the end of the output (token budget, repetition guard): dropped from the text.
 UNFINISHED = re.compile(r"<\|(?:ref|/ref|det)\|>(?:(?!<\|/det\|>).)*$", re.S)
-STRAY = re.compile(r"<\|/?(?:ref|det|grounding)\|>")
+# A box list without its ref, then any tag left over.
+STRAY = re.compile(r"<\|det\|>.*?<\|/det\|>|<\|/?(?:ref|det|grounding)\|>", re.S)
 NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"
 BOX = re.compile(r"\[" + ",".join([NUMBER] * 4) + r"\]")
 

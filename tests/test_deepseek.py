@@ -321,3 +321,41 @@ def test_readme_python_mode_example_works_as_pasted(deepseek_server, tmp_path):
     result = run_python(snippet.replace("http://localhost:8031", deepseek_server["url"]), tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("base 257 max_new_tokens")
+
+
+class PromptRecorder:
+    """The engine's processor, noting the prompt text of each call."""
+
+    def __init__(self, processor):
+        self.processor, self.prompts = processor, []
+
+    def __call__(self, *args, **kwargs):
+        self.prompts.append(kwargs["text"])
+        return self.processor(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.processor, name)
+
+
+@pytest.mark.parametrize("fields, task, prompt", [
+    ({}, "free_ocr", "<image>\nFree OCR."),
+    ({"task": "markdown"}, "markdown", "<image>\n<|grounding|>Convert the document to markdown."),
+    ({"task": "figure"}, "figure", "<image>\nParse the figure."),
+    ({"task": "describe"}, "describe", "<image>\nDescribe this image in detail."),
+    ({"task": "locate", "ref": "the total"}, "locate", "<image>\nLocate <|ref|>the total<|/ref|> in the image."),
+    ({"task": "figure", "prompt": "How many columns?"}, "custom", "<image>\nHow many columns?"),
+])
+def test_tasks_reach_the_model_as_deepseek_prompts(deepseek_client, deepseek_engine, monkeypatch, fields, task, prompt):
+    recorder = PromptRecorder(deepseek_engine._processor)
+    monkeypatch.setattr(deepseek_engine, "_processor", recorder)
+    body = post_page(deepseek_client, save_to_file="false", **fields).get_json()
+    assert body["task"] == task and recorder.prompts == [prompt]
+
+
+def test_a_pdf_through_the_deepseek_engine(deepseek_client):
+    from tests.test_documents import page_images, pdf_bytes
+
+    body = deepseek_client.post("/ocr", data={"image": (io.BytesIO(pdf_bytes(page_images(2))), "scan.pdf"),
+                                              "mode": "small", "output_format": "json"}).get_json()
+    assert body["document_type"] == "pdf" and [page["page"] for page in body["pages"]] == [1, 2]
+    assert body["tokens"]["vision"] == 2 * 145 and body["output_file"].endswith(".json")

@@ -166,3 +166,60 @@ def test_health_counts_the_pages_of_a_document_being_read(client):
 def test_info_page_states_the_document_limits(client):
     limits = client.get("/").get_json()["limits"]
     assert limits["max_pages"] == 50 and limits["pdf_dpi"] == 144
+
+
+def test_output_format_json_saves_the_whole_response(client):
+    body = post_document(client, pdf_bytes(page_images(2)), output_format="json").get_json()
+    assert body["output_file"].endswith(".json") and body["output_format"] == "json"
+    download = client.get(f"/results/{body['output_file']}")
+    assert download.mimetype == "application/json"
+    saved = download.get_json()
+    assert saved["text"] == body["text"] and saved["output_file"] == body["output_file"]
+    assert [page["page"] for page in saved["pages"]] == [1, 2] and saved["pages"][0]["blocks"]
+
+
+def test_output_format_markdown_alone_selects_the_markdown_task(client):
+    body = post_document(client, png_of(prose_page("en").image), name="page.png", output_format="markdown").get_json()
+    assert body["task"] == "markdown" and body["output_file"].endswith(".md")
+    assert body["text"].startswith("# Reading Printed Pages")
+
+
+def test_return_image_saves_each_page_with_its_blocks_drawn(client):
+    images = page_images(2)
+    body = post_document(client, pdf_bytes(images), return_image="true").get_json()
+    for page, image in zip(body["pages"], images):
+        download = client.get(f"/results/{page['image_file']}")
+        assert download.status_code == 200 and download.mimetype == "image/png"
+        picture = Image.open(io.BytesIO(download.data))
+        assert picture.size == image.size
+        x0, y0, _, _ = page["blocks"][0]["box"]
+        assert picture.getpixel((x0, y0)) == (220, 30, 30)  # the outline of the first block
+    assert body["pages"][0]["image_file"].startswith(body["output_file"].rsplit(".", 1)[0])
+    assert post_document(client, pdf_bytes(images)).get_json()["pages"][0]["image_file"] is None
+
+
+@pytest.mark.parametrize("fields, status, message", [
+    ({"task": "markdown"}, 200, None),
+    ({"task": "figure"}, 400, "cannot honour"),
+    ({"task": "locate", "ref": "the total"}, 400, "cannot honour"),
+    ({"task": "locate"}, 400, "needs the text to find in the field 'ref'"),
+    ({"task": "translate"}, 400, "task"),
+    ({"output_format": "html"}, 400, "output_format"),
+])
+def test_task_field_with_the_embedded_engine(client, fields, status, message):
+    response = post_document(client, png_of(page_images(1)[0]), name="page.png", **fields)
+    assert response.status_code == status, response.get_json()
+    if message:
+        assert message in response.get_json()["detail"]["message"]
+
+
+def test_a_prompt_overrides_the_task(client):
+    body = post_document(client, png_of(page_images(1)[0]), name="page.png", task="markdown",
+                         prompt="<image>\nFree OCR.").get_json()
+    assert body["task"] == "free_ocr" and body["output_format"] == "text"
+
+
+def png_of(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
