@@ -4,13 +4,14 @@ from __future__ import annotations
 import io
 import re
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 from PIL import Image, ImageOps
 
 from deepseek_ocr_api.errors import InvalidImage, InvalidInput
-from deepseek_ocr_api.images import to_rgb, decode_image, sniff_format
+from deepseek_ocr_api.images import decode_image, sniff_format, to_rgb
 
 PAGE_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 # PDFium is not thread-safe, and gunicorn's request threads may open two PDFs at once.
@@ -26,6 +27,7 @@ class Document:
     page_count: int  # pages in the upload
     numbers: list[int]  # the pages to read, 1-based, in order
     render: Callable[[int], Image.Image]
+    close: Callable[[], None] = lambda: None
 
 
 def select_pages(spec: str | None, page_count: int, max_pages: int) -> list[int]:
@@ -56,7 +58,7 @@ def select_pages(spec: str | None, page_count: int, max_pages: int) -> list[int]
 
 def read_document(data: bytes, *, max_pixels: int, dpi: float, pages: str | None, max_pages: int) -> Document:
     """The pages of a PDF, a multi-page TIFF or an image; InvalidImage/InvalidInput (400) for anything unreadable."""
-    if data.lstrip()[:5] == b"%PDF-":
+    if data[:1024].lstrip()[:5] == b"%PDF-":
         return _pdf(data, max_pixels, dpi, pages, max_pages)
     if sniff_format(data) == "TIFF":
         document = _tiff(data, max_pixels, pages, max_pages)
@@ -100,23 +102,38 @@ def _pdf(data: bytes, max_pixels: int, dpi: float, pages: str | None, max_pages:
             page.close()
         return image
 
-    return Document("pdf", page_count, numbers, render)
+    def close() -> None:
+        with PDFIUM:
+            pdf.close()
+
+    return Document("pdf", page_count, numbers, render, close)
 
 
 def _tiff(data: bytes, max_pixels: int, pages: str | None, max_pages: int) -> Document | None:
     """A TIFF of several pages as a document; None for a single-page TIFF, which reads as an image."""
     try:
-        tiff = Image.open(io.BytesIO(data), formats=["TIFF"])
-        page_count = getattr(tiff, "n_frames", 1)
-    except (OSError, SyntaxError, ValueError) as exc:
+        # Pillow only warns about a damaged page directory; here that is an unreadable upload.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tiff = Image.open(io.BytesIO(data), formats=["TIFF"])
+            page_count = getattr(tiff, "n_frames", 1)
+            sizes = {}
+            if page_count > 1:
+                for number in range(1, page_count + 1):
+                    tiff.seek(number - 1)
+                    sizes[number] = tiff.size
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise InvalidImage(f"The image has too many pixels to decode safely ({exc})",
+                           ["Reduce image size / 减小图片尺寸"]) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, Warning) as exc:
         raise InvalidImage(f"The TIFF image could not be decoded: it is truncated or corrupt ({exc})") from exc
     if page_count < 2:
         return None
     numbers = select_pages(pages, page_count, max_pages)
     for number in numbers:
-        tiff.seek(number - 1)
-        if tiff.width * tiff.height > max_pixels:
-            raise InvalidImage(f"Page {number} is {tiff.width}x{tiff.height} pixels, over the limit of {max_pixels}",
+        width, height = sizes[number]
+        if width * height > max_pixels:
+            raise InvalidImage(f"Page {number} is {width}x{height} pixels, over the limit of {max_pixels}",
                                ["Reduce image size / 减小图片尺寸"])
 
     def render(number: int) -> Image.Image:

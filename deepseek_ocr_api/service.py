@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import closing
 
 from PIL import ImageDraw
 
@@ -56,7 +57,7 @@ def run_ocr(data: bytes, fields: dict) -> dict:
     stem = ResultStore.new_stem()  # shared by the result file and the page pictures
     read: list[dict] = []
     outputs = []
-    with runtime.document(len(document.numbers)) as progress:
+    with runtime.document(len(document.numbers)) as progress, closing(document):
         for number in document.numbers:
             page_started = time.monotonic()
             image = document.render(number)

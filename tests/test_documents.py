@@ -223,3 +223,10 @@ def png_of(image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_a_truncated_multi_page_tiff_is_400(client):
+    data = tiff_bytes(page_images(3))
+    response = post_document(client, data[: len(data) * 2 // 3], name="scan.tiff")
+    assert response.status_code == 400, response.get_json()
+    assert "TIFF" in response.get_json()["detail"]["message"]
