@@ -10,5 +10,6 @@ threads = int(environment_setting("THREADS"))
 # worker, not a long OCR.
 timeout = int(environment_setting("WORKER_TIMEOUT"))
 graceful_timeout = int(environment_setting("WORKER_TIMEOUT"))
-accesslog = "-"
+# No gunicorn access log: the app logs one line per request itself, with its request id, time and engine.
+accesslog = None
 loglevel = environment_setting("LOG_LEVEL").lower()

@@ -24,6 +24,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    from deepseek_ocr_api.access import init_access
     from deepseek_ocr_api.docs import init_docs
     from deepseek_ocr_api.errors import register_error_handlers
     from deepseek_ocr_api.results import ResultStore
@@ -31,6 +32,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from deepseek_ocr_api.views import register_blueprints
 
     register_error_handlers(app)
+    init_access(app)
     app.extensions["results"] = ResultStore(Path(app.config["RESULTS_DIR"]))
     OcrRuntime(app, engine=app.config.get("ENGINE_INSTANCE"))
     register_blueprints(app)

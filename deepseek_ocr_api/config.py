@@ -30,6 +30,9 @@ class Defaults:
     PDF_DPI = 144  # PDF pages are rendered at this resolution, as DeepSeek-OCR's own PDF pipeline does
     MAX_PAGES = 50  # most pages one request may ask for; more is a 400
     LOG_LEVEL = "INFO"
+    QUEUE_DEPTH = 8  # OCR requests that may wait while one is read; beyond that: 503 with Retry-After at once
+    API_KEY = ""  # one key or several, comma-separated; empty: no key needed
+    DOCS_PUBLIC = True  # with an API key set: whether /docs, /redoc and /apispec.json stay open
 
 
 def environment_setting(name: str) -> str:

@@ -67,6 +67,19 @@ class ModelNotReady(ApiError):
     suggestions = ("Wait until /health reports model_loaded: true / 等待 /health 显示 model_loaded: true",)
 
 
+class Unauthorized(ApiError):
+    status_code = 401
+    error = "Unauthorized / 未授权"
+    suggestions = ("Send the key as X-API-Key: <key> or Authorization: Bearer <key> / "
+                   "通过 X-API-Key 或 Authorization: Bearer 发送密钥",)
+
+
+class ServerBusy(ApiError):
+    status_code = 503
+    error = "Server busy / 服务器繁忙"
+    suggestions = ("Retry after the number of seconds in Retry-After / 按 Retry-After 的秒数后重试",)
+
+
 class OutOfMemory(ApiError):
     status_code = 507
     error = "GPU out of memory / GPU 内存不足"

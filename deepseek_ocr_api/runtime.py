@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import threading
 import time
 from contextlib import contextmanager
@@ -13,7 +14,8 @@ from flask import Flask, current_app
 from PIL import Image
 
 from deepseek_ocr_api.engines import Engine, OcrOutput, build_engine
-from deepseek_ocr_api.errors import ModelNotReady, OutOfMemory
+from deepseek_ocr_api.config import Defaults
+from deepseek_ocr_api.errors import ModelNotReady, OutOfMemory, ServerBusy
 from deepseek_ocr_api.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ class OcrRuntime:
         self.load_seconds: float | None = None
         self.requests_in_flight = 0
         self.documents: list[DocumentProgress] = []
+        self.queue_depth = Defaults.QUEUE_DEPTH
+        self.page_seconds = 2.0  # moving average of one page, for Retry-After when the queue is full
         self._inference = threading.Lock()
         self._counter = threading.Lock()
         self._settled = threading.Event()
@@ -47,6 +51,7 @@ class OcrRuntime:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
+        self.queue_depth = int(app.config["QUEUE_DEPTH"])
         if self.engine is None:
             self.engine, self.selection = build_engine(app.config)
         app.extensions["ocr"] = self
@@ -81,7 +86,10 @@ class OcrRuntime:
         try:
             with self._inference:
                 self._require_ready()
-                return self.engine.infer(image, task, mode)
+                started = time.monotonic()
+                output = self.engine.infer(image, task, mode)
+                self.page_seconds = 0.8 * self.page_seconds + 0.2 * (time.monotonic() - started)
+                return output
         except MemoryError as exc:
             self.engine.release_memory()
             gc.collect()
@@ -95,6 +103,12 @@ class OcrRuntime:
         """Track the pages of one request while it is read, for /health."""
         progress = DocumentProgress(pages_total)
         with self._counter:
+            if len(self.documents) > self.queue_depth:
+                waiting = sum(d.pages_total - d.pages_done for d in self.documents)
+                raise ServerBusy(
+                    f"{len(self.documents)} requests are being read or waiting, the most this server queues "
+                    f"(OCR_QUEUE_DEPTH={self.queue_depth}); try again in a few seconds",
+                    headers={"Retry-After": str(max(1, math.ceil(waiting * self.page_seconds)))})
             self.documents.append(progress)
         try:
             yield progress

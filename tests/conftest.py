@@ -66,8 +66,8 @@ class ScriptedEngine(Engine):
     default_mode = "native"
 
     def __init__(self, load_gate: threading.Event | None = None, load_error: Exception | None = None,
-                 infer_errors: list[Exception] | None = None):
-        self.load_gate, self.load_error = load_gate, load_error
+                 infer_errors: list[Exception] | None = None, infer_gate: threading.Event | None = None):
+        self.load_gate, self.load_error, self.infer_gate = load_gate, load_error, infer_gate
         self.infer_errors = list(infer_errors or [])
         self.loaded = False
 
@@ -79,6 +79,8 @@ class ScriptedEngine(Engine):
         self.loaded = True
 
     def infer(self, image, task, mode):
+        if self.infer_gate is not None:
+            self.infer_gate.wait(30)
         if self.infer_errors:
             raise self.infer_errors.pop(0)
         return OcrOutput(f"{image.width}x{image.height}", "text", mode)

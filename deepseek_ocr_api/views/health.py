@@ -1,10 +1,10 @@
 """GET /health: is the engine loaded, and how much memory is in use."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 
 from deepseek_ocr_api.runtime import FAILED, READY, current_runtime
-from deepseek_ocr_api.schemas import HealthOut
+from deepseek_ocr_api.schemas import GpuMemoryOut, HealthOut
 
 bp = Blueprint("health", __name__)
 
@@ -35,6 +35,7 @@ def health_check():
         "model_loaded": ready,
         "tokenizer_loaded": runtime.engine.tokenizer_loaded,
         **runtime.describe(),
-        **runtime.engine.gpu_memory(),
+        # Open to load balancers without a key: the hardware is only shown to callers with one.
+        **(runtime.engine.gpu_memory() if g.get("authorised", True) else dict.fromkeys(GpuMemoryOut().fields)),
     }
     return jsonify(HealthOut().dump(body)), 503 if runtime.state == FAILED else 200

@@ -1,0 +1,81 @@
+"""Who may call the API (optional API keys), request ids and one log line per request, security headers."""
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, current_app, g, request
+
+from deepseek_ocr_api.errors import Unauthorized
+
+log = logging.getLogger("deepseek_ocr_api.requests")
+
+OPEN_PATHS = ("/health",)
+DOCS_PATHS = ("/docs", "/redoc", "/apispec.json", "/flasgger_static")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def configured_keys(app: Flask) -> list[bytes]:
+    return [key.strip().encode() for key in str(app.config["API_KEY"] or "").split(",") if key.strip()]
+
+
+def presented_key() -> bytes | None:
+    key = request.headers.get("X-API-Key")
+    if key is None:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        key = value.strip() if scheme.lower() == "bearer" else None
+    return key.encode() if key else None
+
+
+def is_authorised() -> bool:
+    """Whether this request carries one of the keys; compared in constant time against every key."""
+    keys = current_app.extensions["api_keys"]
+    if not keys:
+        return True
+    presented = presented_key()
+    if presented is None:
+        return False
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(presented, key)
+    return matched
+
+
+def public_path(path: str) -> bool:
+    return path in OPEN_PATHS or (bool(current_app.config["DOCS_PUBLIC"]) and path.startswith(DOCS_PATHS))
+
+
+def init_access(app: Flask) -> None:
+    """Register the hooks every request passes through."""
+    app.extensions["api_keys"] = configured_keys(app)
+
+    @app.before_request
+    def start_request():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.monotonic()
+        g.authorised = is_authorised()
+        if request.method != "OPTIONS" and not g.authorised and not public_path(request.path):
+            reason = "No API key was sent" if presented_key() is None else "The API key is not valid"
+            raise Unauthorized(f"{reason}; this server requires one (OCR_API_KEY)")
+
+    @app.after_request
+    def finish_request(response):
+        response.headers.update(SECURITY_HEADERS)
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+            engine = current_app.extensions["ocr"].engine.name
+            # Never the image or the text: path, status, time and engine only.
+            log.info("%s %s %s %d %.0f ms engine=%s", request_id, request.method, request.path,
+                     response.status_code, (time.monotonic() - g.started) * 1000, engine)
+        return response
