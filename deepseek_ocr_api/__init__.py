@@ -27,13 +27,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from deepseek_ocr_api.access import init_access
     from deepseek_ocr_api.docs import init_docs
     from deepseek_ocr_api.errors import register_error_handlers
-    from deepseek_ocr_api.results import ResultStore
+    from deepseek_ocr_api.results import ResultsJanitor, ResultStore
     from deepseek_ocr_api.runtime import OcrRuntime
     from deepseek_ocr_api.views import register_blueprints
 
     register_error_handlers(app)
     init_access(app)
-    app.extensions["results"] = ResultStore(Path(app.config["RESULTS_DIR"]))
+    app.extensions["results"] = store = ResultStore(Path(app.config["RESULTS_DIR"]))
+    max_age, max_files = float(app.config["RESULTS_MAX_AGE"]), int(app.config["RESULTS_MAX_FILES"])
+    if max_age > 0 or max_files > 0:
+        app.extensions["results_janitor"] = ResultsJanitor(store, max_age, max_files,
+                                                           float(app.config["RESULTS_SWEEP_SECONDS"]))
     OcrRuntime(app, engine=app.config.get("ENGINE_INSTANCE"))
     register_blueprints(app)
     init_docs(app)

@@ -25,6 +25,9 @@ class Defaults:
     THREADS = 4  # gunicorn threads in the one worker: /health answers while an OCR runs
     WORKER_TIMEOUT = 300  # seconds; gthread workers heartbeat from the main thread, so a long OCR is not killed
     RESULTS_DIR = "results"
+    RESULTS_MAX_AGE = 0  # seconds a result file is kept; 0: forever
+    RESULTS_MAX_FILES = 0  # most result files kept (oldest go first); 0: no limit
+    RESULTS_SWEEP_SECONDS = 60  # how often the limits above are applied
     MAX_UPLOAD_MB = 25
     MAX_IMAGE_PIXELS = 50_000_000
     PDF_DPI = 144  # PDF pages are rendered at this resolution, as DeepSeek-OCR's own PDF pipeline does

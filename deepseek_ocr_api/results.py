@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import secrets
 import tempfile
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 from deepseek_ocr_api.errors import ResultNotFound
+
+log = logging.getLogger(__name__)
 
 EXTENSIONS = {"text": "txt", "markdown": "md", "json": "json"}
 # Flask adds "; charset=utf-8" to the text types.
@@ -64,3 +69,46 @@ class ResultStore:
         if path.is_symlink() or not path.is_file() or path.resolve().parent != self.folder:
             raise missing
         return path, MEDIA_TYPES[filename.rsplit(".", 1)[1]]
+
+    def prune(self, max_age: float = 0, max_files: int = 0) -> int:
+        """Delete results older than `max_age` seconds, then the oldest beyond `max_files` (0: no limit); the count."""
+        if not self.folder.is_dir():
+            return 0
+        entries = []
+        for path in self.folder.iterdir():
+            if RESULT_NAME.match(path.name) and not path.is_symlink():
+                try:
+                    entries.append((path.stat().st_mtime, path))
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+        entries.sort()
+        doomed = [path for mtime, path in entries if max_age > 0 and mtime < time.time() - max_age]
+        kept = len(entries) - len(doomed)
+        if max_files > 0 and kept > max_files:
+            expired = set(doomed)
+            doomed += [path for _, path in entries if path not in expired][: kept - max_files]
+        for path in doomed:
+            path.unlink(missing_ok=True)
+        return len(doomed)
+
+
+class ResultsJanitor:
+    """Applies OCR_RESULTS_MAX_AGE / OCR_RESULTS_MAX_FILES in a background thread, off the request path."""
+
+    def __init__(self, store: ResultStore, max_age: float, max_files: int, interval: float):
+        self.store, self.max_age, self.max_files, self.interval = store, max_age, max_files, interval
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="results-janitor", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                removed = self.store.prune(self.max_age, self.max_files)
+                if removed:
+                    log.info("Removed %d old result file(s) from %s", removed, self.store.folder)
+            except OSError:
+                log.exception("Could not prune the results folder %s", self.store.folder)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -61,3 +61,37 @@ def test_symlink_planted_in_the_results_folder_is_not_followed(app, client):
     name = "ocr_result_20250127_143022_0123456789abcdef.txt"
     os.symlink("/etc/passwd", folder / name)
     assert client.get(f"/results/{name}").status_code == 404
+
+
+def test_retention_removes_old_results_then_the_oldest_beyond_the_count(tmp_path):
+    import os
+    import time as clock
+
+    from deepseek_ocr_api.results import ResultStore
+
+    store = ResultStore(tmp_path)
+    names = [store.save(f"result {index}") for index in range(5)]
+    now = clock.time()
+    for age, name in zip((7200, 3000, 2000, 1000, 10), names):
+        os.utime(tmp_path / name, (now - age, now - age))
+    (tmp_path / "notes.txt").write_text("not a result")
+    assert store.prune(max_age=3600) == 1  # the two-hour-old one
+    assert store.prune(max_files=2) == 2  # then the oldest two of the four left
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([names[3], names[4], "notes.txt"])
+
+
+def test_retention_runs_in_the_background(tmp_path, embedded_engine):
+    import time as clock
+
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, embedded_engine, RESULTS_MAX_FILES=1, RESULTS_SWEEP_SECONDS=0.05)
+    store = app.extensions["results"]
+    for index in range(3):
+        store.save(f"result {index}")
+        clock.sleep(0.01)
+    deadline = clock.monotonic() + 5
+    while len(list(store.folder.iterdir())) > 1:
+        assert clock.monotonic() < deadline, list(store.folder.iterdir())
+        clock.sleep(0.05)
+    app.extensions["results_janitor"].stop()
