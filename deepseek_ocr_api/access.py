@@ -1,4 +1,5 @@
-"""Who may call the API (optional API keys), request ids and one log line per request, security headers."""
+"""Who may call the API (optional API keys, CORS allow-list), request ids and one log line per request,
+security headers."""
 from __future__ import annotations
 
 import hmac
@@ -15,6 +16,7 @@ log = logging.getLogger("deepseek_ocr_api.requests")
 
 OPEN_PATHS = ("/health",)
 DOCS_PATHS = ("/docs", "/redoc", "/apispec.json", "/flasgger_static")
+CORS_REQUEST_HEADERS = "Content-Type, X-API-Key, Authorization, X-Request-ID"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -68,9 +70,21 @@ def init_access(app: Flask) -> None:
             reason = "No API key was sent" if presented_key() is None else "The API key is not valid"
             raise Unauthorized(f"{reason}; this server requires one (OCR_API_KEY)")
 
+    allowed_origins = {origin.strip().rstrip("/") for origin in str(app.config["CORS_ORIGINS"] or "").split(",")
+                       if origin.strip()}
+
     @app.after_request
     def finish_request(response):
         response.headers.update(SECURITY_HEADERS)
+        origin = request.headers.get("Origin", "")
+        if origin and ("*" in allowed_origins or origin.rstrip("/") in allowed_origins):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = CORS_REQUEST_HEADERS
+                response.headers["Access-Control-Max-Age"] = "600"
+        response.vary.add("Origin")
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-ID"] = request_id

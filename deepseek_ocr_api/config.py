@@ -35,6 +35,7 @@ class Defaults:
     LOG_LEVEL = "INFO"
     QUEUE_DEPTH = 8  # OCR requests that may wait while one is read; beyond that: 503 with Retry-After at once
     API_KEY = ""  # one key or several, comma-separated; empty: no key needed
+    CORS_ORIGINS = ""  # browser origins allowed to call the API, comma-separated ("*": any); empty: none
     DOCS_PUBLIC = True  # with an API key set: whether /docs, /redoc and /apispec.json stay open
 
 

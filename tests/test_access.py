@@ -103,3 +103,20 @@ def test_requests_beyond_the_queue_depth_get_503_at_once(tmp_path):
     for worker in workers:
         worker.join()
     assert answers == [200, 200]
+
+
+def test_cors_is_off_by_default_and_follows_the_allow_list(tmp_path):
+    closed = make_app(tmp_path, ScriptedEngine()).test_client()
+    assert "Access-Control-Allow-Origin" not in closed.get("/health", headers={"Origin": "https://app.example"}).headers
+    client = make_app(tmp_path, ScriptedEngine(), CORS_ORIGINS="https://app.example, https://intranet.local",
+                      API_KEY="k").test_client()
+    preflight = client.options("/ocr", headers={"Origin": "https://app.example",
+                                                "Access-Control-Request-Method": "POST",
+                                                "Access-Control-Request-Headers": "X-API-Key"})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
+    allowed = ocr(client, Origin="https://intranet.local", **{"X-API-Key": "k"})
+    assert allowed.status_code == 200 and allowed.headers["Access-Control-Allow-Origin"] == "https://intranet.local"
+    other = ocr(client, Origin="https://evil.example", **{"X-API-Key": "k"})
+    assert "Access-Control-Allow-Origin" not in other.headers and "Origin" in other.headers["Vary"]

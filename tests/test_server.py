@@ -138,3 +138,30 @@ def test_docs_pages_load_no_assets_from_the_internet(server):
         html = requests.get(server["url"] + path).text
         assets = re.findall(r"""<(?:script|link)[^>]*?(?:src|href)=["']([^"']+)["']""", html)
         assert assets and all(not asset.startswith(("http:", "https:", "//")) for asset in assets), assets
+
+
+def test_sigterm_during_an_ocr_lets_it_finish_and_answer(tmp_path_factory):
+    import signal
+
+    from tests.conftest import start_gunicorn
+
+    lifecycle = start_gunicorn(tmp_path_factory, "sigterm")
+    gunicorn = next(lifecycle)
+    page = two_column_page("en")
+    big = page.image.resize((page.image.width * 2, page.image.height * 2))
+    answer = {}
+    worker = threading.Thread(target=lambda: answer.update(response=requests.post(
+        f"{gunicorn['url']}/ocr", files={"image": ("big.png", png_bytes(big), "image/png")}, timeout=120)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while requests.get(f"{gunicorn['url']}/health", timeout=5).json()["requests_in_flight"] != 1:
+        assert time.monotonic() < deadline, "never saw the OCR request in flight"
+        time.sleep(0.05)
+    gunicorn["process"].send_signal(signal.SIGTERM)
+    worker.join(120)
+    response = answer["response"]
+    assert response.status_code == 200
+    assert character_error_rate(normalise(page.text, "en"), normalise(response.json()["text"], "en")) < 0.02
+    assert gunicorn["process"].wait(60) == 0  # then it shut down cleanly
+    with pytest.raises(StopIteration):
+        next(lifecycle)
