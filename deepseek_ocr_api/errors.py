@@ -40,7 +40,7 @@ class InvalidInput(ApiError):
 class InvalidImage(InvalidInput):
     error = "Invalid image / 图片无效"
     suggestions = (
-        "Send a PNG, JPEG, TIFF, BMP, WebP or GIF image / 请发送 PNG、JPEG、TIFF、BMP、WebP 或 GIF 图片",
+        "Send a PNG, JPEG, TIFF, BMP, WebP or GIF image, or a PDF / 请发送 PNG、JPEG、TIFF、BMP、WebP、GIF 图片或 PDF",
         "Check that the file is complete and not corrupted / 检查文件是否完整、未损坏",
     )
 

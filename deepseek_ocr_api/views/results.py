@@ -10,7 +10,7 @@ bp = Blueprint("results", __name__)
 
 @bp.get("/results/<path:filename>")
 def download_result(filename: str):
-    """Download a saved result file (UTF-8 text or markdown).
+    """Download a saved result file (text, markdown, JSON, or a page picture).
     ---
     tags: [results]
     parameters:
@@ -25,6 +25,8 @@ def download_result(filename: str):
         content:
           text/plain: {schema: {type: string}}
           text/markdown: {schema: {type: string}}
+          application/json: {schema: {type: object}}
+          image/png: {schema: {type: string, format: binary}}
       404:
         description: No such result file
         content:
