@@ -125,10 +125,12 @@ def start_gunicorn(tmp_path_factory, name: str, **environment):
             log.seek(0)
             pytest.fail(f"gunicorn did not become ready:\n{log.read()}")
         time.sleep(0.3)
-    yield {"url": base_url, "results": results, "process": process, "log": log}
-    process.terminate()
-    process.wait(30)
-    log.close()
+    try:
+        yield {"url": base_url, "results": results, "process": process, "log": log}
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
 
 
 @pytest.fixture(scope="session")

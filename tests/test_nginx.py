@@ -1,0 +1,106 @@
+"""deploy/nginx.conf in front of real gunicorn instances: the guide's client through it, two instances sharing results."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, free_port, png_bytes, start_gunicorn
+from tests.pages import receipt_page
+from tests.test_server import document_png, guide_example, run_python  # noqa: F401  (fixture)
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+pytestmark = pytest.mark.skipif(NGINX is None, reason="Debian nginx is not installed (.ci/run installs it)")
+
+
+def nginx_in_front(folder, upstream_ports: list[int]):
+    """Run the shipped site config on a free port, its upstream pointed at `upstream_ports`; yields the URL."""
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    port = free_port()
+    servers = "".join(f"    server 127.0.0.1:{upstream};\n" for upstream in upstream_ports)
+    site = site.replace("    server 127.0.0.1:8031;\n", servers).replace("listen 80;", f"listen 127.0.0.1:{port};")
+    (folder / "site.conf").write_text(site)
+    temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for path in temp.values():
+        path.mkdir()
+    # As root (CI), nginx's workers would drop to `nobody`, which cannot enter pytest's private folders.
+    user = "user root;" if os.geteuid() == 0 else ""
+    (folder / "nginx.conf").write_text(f"""
+{user}
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{}}
+http {{
+    access_log {folder}/access.log;
+    client_body_temp_path {temp['body']};
+    proxy_temp_path {temp['proxy']};
+    fastcgi_temp_path {temp['fastcgi']};
+    uwsgi_temp_path {temp['uwsgi']};
+    scgi_temp_path {temp['scgi']};
+    include {folder}/site.conf;
+}}
+""")
+    process = subprocess.Popen([NGINX, "-c", str(folder / "nginx.conf"), "-p", str(folder)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            requests.get(f"{url}/health", timeout=2)
+            break
+        except requests.RequestException:
+            assert process.poll() is None and time.monotonic() < deadline, (folder / "error.log").read_text()
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def two_instances(tmp_path_factory):
+    """Two gunicorn instances with one shared results folder behind the shipped nginx config."""
+    shared = tmp_path_factory.mktemp("shared-results")
+    first = start_gunicorn(tmp_path_factory, "first", OCR_RESULTS_DIR=str(shared))
+    second = start_gunicorn(tmp_path_factory, "second", OCR_RESULTS_DIR=str(shared))
+    instances = [next(first), next(second)]
+    ports = [int(instance["url"].rsplit(":", 1)[1]) for instance in instances]
+    front = nginx_in_front(tmp_path_factory.mktemp("nginx"), ports)
+    yield {"url": next(front), "instances": instances, "results": shared}
+    for generator in (front, first, second):
+        generator.close()
+
+
+def test_guide_client_runs_unchanged_through_nginx(two_instances, tmp_path, document_png):
+    result = run_python(guide_example("ocr_from_file.py", two_instances["url"]), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "✓ OCR Success!" in result.stdout and "Optical character recognition turns pictures" in result.stdout
+
+
+def test_every_result_downloads_through_nginx_whichever_instance_wrote_it(two_instances, tmp_path):
+    image = png_bytes(receipt_page().image)
+    bodies = [requests.post(f"{two_instances['url']}/ocr", files={"image": ("r.png", image, "image/png")},
+                            timeout=120).json() for _ in range(4)]
+    for body in bodies:
+        download = requests.get(f"{two_instances['url']}/results/{body['output_file']}", timeout=10)
+        assert download.status_code == 200 and download.text == body["text"]
+    # Both instances answered, and each can serve the other's files.
+    for instance in two_instances["instances"]:
+        assert "POST /ocr 200" in Path(instance["log"].name).read_text(encoding="utf-8")
+        for body in bodies:
+            assert requests.get(f"{instance['url']}/results/{body['output_file']}", timeout=10).status_code == 200
+
+
+def test_nginx_forwards_a_request_id_and_limits_the_body(two_instances):
+    response = requests.get(f"{two_instances['url']}/health", timeout=10)
+    assert len(response.headers["X-Request-ID"]) == 32  # nginx's $request_id, logged by the app
+    too_big = requests.post(f"{two_instances['url']}/ocr", files={"image": ("big.png", b"\0" * (26 * 2**20))},
+                            timeout=30)
+    assert too_big.status_code == 413
