@@ -22,7 +22,9 @@ class Defaults:
     TRUST_REMOTE_CODE = False  # DeepSeek-OCR v1 runs code from the hub: only with this set
     HOST = "0.0.0.0"
     PORT = 8031
-    THREADS = 4  # gunicorn threads in the one worker: /health answers while an OCR runs
+    # gunicorn threads in the one worker: more than QUEUE_DEPTH + 1, so that with the OCR queue full some
+    # threads are left for /health, / and downloads, and further OCR requests get their 503 at once.
+    THREADS = 16
     WORKER_TIMEOUT = 300  # seconds; gthread workers heartbeat from the main thread, so a long OCR is not killed
     RESULTS_DIR = "results"
     RESULTS_MAX_AGE = 0  # seconds a result file is kept; 0: forever

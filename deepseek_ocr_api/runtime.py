@@ -52,6 +52,9 @@ class OcrRuntime:
 
     def init_app(self, app: Flask) -> None:
         self.queue_depth = int(app.config["QUEUE_DEPTH"])
+        if int(app.config["THREADS"]) <= self.queue_depth + 1:
+            log.warning("OCR_THREADS=%s is not above OCR_QUEUE_DEPTH + 1 = %d: with the OCR queue full, /health "
+                        "and downloads wait for a free thread", app.config["THREADS"], self.queue_depth + 1)
         if self.engine is None:
             self.engine, self.selection = build_engine(app.config)
         app.extensions["ocr"] = self

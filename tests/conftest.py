@@ -109,7 +109,7 @@ def start_gunicorn(tmp_path_factory, name: str, **environment):
     port = free_port()
     results = tmp_path_factory.mktemp(f"{name}-results")
     env = {**os.environ, "OCR_HOST": "127.0.0.1", "OCR_PORT": str(port), "OCR_RESULTS_DIR": str(results),
-           "OCR_THREADS": "4", "PYTHONWARNINGS": "ignore", **environment}
+           "OCR_THREADS": "16", "PYTHONWARNINGS": "ignore", **environment}
     log = open(tmp_path_factory.mktemp(f"{name}-log") / "gunicorn.log", "w+")
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
