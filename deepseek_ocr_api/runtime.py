@@ -75,6 +75,17 @@ class OcrRuntime:
         finally:
             self._settled.set()
 
+    def retry_load(self) -> bool:
+        """After a failed load (weights missing, GPU busy), load again in the background; False if not failed."""
+        with self._counter:
+            if self.state != FAILED:
+                return False
+            self.state, self.error = LOADING, None
+            self._settled.clear()
+        log.info("Retrying the %s engine's load", self.engine.name)
+        threading.Thread(target=self._load, name="engine-loader", daemon=True).start()
+        return True
+
     def wait_until_settled(self, timeout: float | None = None) -> bool:
         """Block until loading has finished, one way or the other."""
         return self._settled.wait(timeout)

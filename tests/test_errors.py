@@ -183,3 +183,18 @@ def test_unwritable_results_folder_still_returns_the_text(tmp_path, embedded_eng
 def test_unknown_engine_name_is_refused_at_startup(tmp_path):
     with pytest.raises(ValueError, match="OCR_ENGINE='nonsense'"):
         create_app({"RESULTS_DIR": str(tmp_path), "ENGINE": "nonsense"})
+
+
+def test_cleanup_retries_a_failed_load_and_the_server_recovers(tmp_path):
+    engine = ScriptedEngine(load_error=RuntimeError("CUDA error: all CUDA-capable devices are busy"))
+    app = make_app(tmp_path, engine)
+    client = app.test_client()
+    assert client.get("/health").status_code == 503
+    assert post_image(client, png_bytes(receipt_page().image)).status_code == 503
+    engine.load_error = None  # the GPU is free again
+    cleanup = client.post("/cleanup").get_json()
+    assert "loading again" in cleanup["message"]
+    assert app.extensions["ocr"].wait_until_settled(10)
+    assert client.get("/health").get_json()["status"] == "healthy"
+    assert post_image(client, png_bytes(receipt_page().image)).status_code == 200
+    assert client.post("/cleanup").get_json()["message"] == "Memory cleanup completed / 内存清理完成"

@@ -12,6 +12,9 @@ from deepseek_ocr_api.schemas import CleanupOut
 
 bp = Blueprint("maintenance", __name__)
 
+RELOADING = ("Memory cleanup completed; the engine had failed to load and is loading again (see /health) / "
+             "内存清理完成；引擎此前加载失败，正在重新加载（见 /health）")
+
 
 def resident_memory_mb() -> float:
     """This process's resident set size in MB (Linux /proc; 0 elsewhere)."""
@@ -36,7 +39,7 @@ def _trim_heap() -> None:
 
 @bp.post("/cleanup")
 def cleanup_memory():
-    """Cleanup memory: garbage-collect, empty GPU caches, return freed heap to the OS.
+    """Cleanup memory: garbage-collect, empty GPU caches, return freed heap to the OS; retry a failed engine load.
     ---
     tags: [maintenance]
     responses:
@@ -52,10 +55,11 @@ def cleanup_memory():
     collected = gc.collect()
     runtime.engine.release_memory()
     _trim_heap()
+    reloading = runtime.retry_load()
     after = resident_memory_mb()
     gpu = runtime.engine.gpu_memory()
     body = {
-        "message": "Memory cleanup completed / 内存清理完成",
+        "message": RELOADING if reloading else "Memory cleanup completed / 内存清理完成",
         "gpu_memory_allocated": gpu["gpu_memory_allocated"],
         "gpu_memory_reserved": gpu["gpu_memory_reserved"],
         "gpu_memory_allocated_before": gpu_before["gpu_memory_allocated"],
