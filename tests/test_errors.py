@@ -198,3 +198,12 @@ def test_cleanup_retries_a_failed_load_and_the_server_recovers(tmp_path):
     assert client.get("/health").get_json()["status"] == "healthy"
     assert post_image(client, png_bytes(receipt_page().image)).status_code == 200
     assert client.post("/cleanup").get_json()["message"] == "Memory cleanup completed / 内存清理完成"
+
+
+@pytest.mark.parametrize("filename", ["../../etc/passwd", "报告 📄.png", "a\\b\\..\\c.png", "x" * 1000 + ".png"])
+def test_hostile_and_unicode_filenames_are_ignored(tmp_path, embedded_engine, filename):
+    app = make_app(tmp_path, embedded_engine)
+    response = app.test_client().post("/ocr", data={"image": (io.BytesIO(png_bytes(receipt_page().image)), filename)})
+    assert response.status_code == 200
+    # The client's name is never used: the only file written is the result, under its generated name.
+    assert sorted(path.name for path in (tmp_path / "results").iterdir()) == [response.get_json()["output_file"]]
