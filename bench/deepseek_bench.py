@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepseek_ocr_api.config import Defaults  # noqa: E402
+from deepseek_ocr_api.config import default_settings  # noqa: E402
 from deepseek_ocr_api.engines.accelerator import pick_device  # noqa: E402
 from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings  # noqa: E402
 from deepseek_ocr_api.runtime import OcrRuntime  # noqa: E402
@@ -80,7 +80,7 @@ class PeakMemory:
 
 
 def load_engine(checkpoint: Path, args, quantization: str, max_new_tokens: int) -> DeepSeekEngine:
-    config = {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}
+    config = default_settings()
     config.update(MODEL=str(checkpoint), DEVICE=args.device, DTYPE=args.dtype, QUANTIZATION=quantization,
                   MAX_NEW_TOKENS=max_new_tokens, REPETITION_GUARD_TOKENS=0)
     return DeepSeekEngine(DeepSeekSettings.from_config(config))

@@ -83,8 +83,9 @@ def main() -> None:
                 statuses[(kind, status)] += 1
                 if status == 200:
                     latencies[kind].append(elapsed)
-                    if kind.startswith("ocr") and response.json().get("output_file"):
-                        saved.append((response.json()["output_file"], response.json()["text"]))
+                    body = response.json() if kind.startswith("ocr") else {}
+                    if body.get("output_file"):
+                        saved.append((body["output_file"], body["text"]))
             if status == 503 and response is not None:
                 time.sleep(min(float(response.headers.get("Retry-After", 1)), 5))
 

@@ -44,3 +44,8 @@ class Defaults:
 def environment_setting(name: str) -> str:
     """One setting as gunicorn.conf.py sees it, before the app exists."""
     return os.environ.get(f"OCR_{name}", str(getattr(Defaults, name)))
+
+
+def default_settings() -> dict:
+    """Every setting with its default, as the app's config holds them before the environment is read."""
+    return {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}

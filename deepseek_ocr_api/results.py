@@ -33,10 +33,15 @@ class ResultStore:
         """A fresh, unguessable result name without its extension: `ocr_result_YYYYMMDD_HHMMSS_<16 hex>`."""
         return f"ocr_result_{datetime.now():%Y%m%d_%H%M%S}_{secrets.token_hex(8)}"
 
+    @staticmethod
+    def result_name(stem: str, output_format: str) -> str:
+        """`<stem>.txt`, `.md` or `.json` for text, markdown or json."""
+        return f"{stem}.{EXTENSIONS[output_format]}"
+
     def save(self, text: str, output_format: str = "text", stem: str | None = None) -> str:
         """Write `text` as `<stem>.<ext>` (a new stem by default) and return the file name; the file appears
         whole or not at all."""
-        name = f"{stem or self.new_stem()}.{EXTENSIONS[output_format]}"
+        name = self.result_name(stem or self.new_stem(), output_format)
         self._write(name, text.encode("utf-8"))
         return name
 

@@ -40,8 +40,7 @@ class OcrRuntime:
         self.state = LOADING
         self.error: str | None = None
         self.load_seconds: float | None = None
-        self.requests_in_flight = 0
-        self.documents: list[DocumentProgress] = []
+        self.documents: list[DocumentProgress] = []  # requests being read or waiting, with their pages done
         self.queue_depth = Defaults.QUEUE_DEPTH
         self.page_seconds = 2.0  # moving average of one page, for Retry-After when the queue is full
         self._inference = threading.Lock()
@@ -95,8 +94,6 @@ class OcrRuntime:
         self._require_ready()
         self.engine.check_task(task)
         mode = self.engine.resolve_mode(mode)
-        with self._counter:
-            self.requests_in_flight += 1
         try:
             with self._inference:
                 self._require_ready()
@@ -108,9 +105,6 @@ class OcrRuntime:
             self.engine.release_memory()
             gc.collect()
             raise OutOfMemory("The OCR process ran out of memory", error="Out of memory / 内存不足") from exc
-        finally:
-            with self._counter:
-                self.requests_in_flight -= 1
 
     @contextmanager
     def document(self, pages_total: int) -> Iterator["DocumentProgress"]:
@@ -142,12 +136,12 @@ class OcrRuntime:
 
     def describe(self) -> dict[str, Any]:
         """Engine, model, device, mode and load state, as / and /health report them."""
+        with self._counter:
+            documents = [{"pages_done": d.pages_done, "pages_total": d.pages_total} for d in self.documents]
         return {**self.engine.describe(), "engine_selection": self.selection,
                 "engine_state": self.state, "engine_error": self.error,
-                "load_seconds": self.load_seconds, "requests_in_flight": self.requests_in_flight,
-                "progress": self.engine.progress(),
-                "documents_in_flight": [{"pages_done": d.pages_done, "pages_total": d.pages_total}
-                                        for d in list(self.documents)]}
+                "load_seconds": self.load_seconds, "requests_in_flight": len(documents),
+                "progress": self.engine.progress(), "documents_in_flight": documents}
 
 
 def current_runtime() -> OcrRuntime:

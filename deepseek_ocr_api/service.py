@@ -6,14 +6,13 @@ import logging
 import time
 from contextlib import closing
 
+from flask import current_app
 from PIL import ImageDraw
 
-from flask import current_app
-
 from deepseek_ocr_api.documents import read_document
-from deepseek_ocr_api.schemas import OcrOut
 from deepseek_ocr_api.results import ResultStore
 from deepseek_ocr_api.runtime import current_runtime
+from deepseek_ocr_api.schemas import OcrOut
 from deepseek_ocr_api.tasks import Task, parse_prompt, preset_task
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ def save_result(body: dict, stem: str) -> None:
     """Write the text (or, for output_format json, the whole response) as `<stem>.<ext>`; say so if that fails."""
     try:
         if body["output_format"] == "json":
-            body["output_file"] = f"{stem}.json"
+            body["output_file"] = ResultStore.result_name(stem, "json")
             current_results().save(json.dumps(OcrOut().dump(body), ensure_ascii=False, indent=2), "json", stem)
         else:
             body["output_file"] = current_results().save(body["text"], body["output_format"], stem)

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 from deepseek_ocr_api.errors import InvalidInput
 
-DEFAULT_PROMPT = "<image>\nFree OCR."
-
 # Normalised prompt wording (see `_normalise`) -> task name.
 KNOWN_PROMPTS = {
     "free ocr": "free_ocr",
@@ -17,14 +15,6 @@ KNOWN_PROMPTS = {
     "parse the figure": "figure",
     "describe this image in detail": "describe",
 }
-# The prompt each task is known by, for messages that tell a client what to send instead.
-TASK_PROMPTS = {
-    "free_ocr": "<image>\nFree OCR.",
-    "markdown": "<image>\nConvert document to markdown",
-    "figure": "<image>\nParse the figure.",
-    "describe": "<image>\nDescribe this image in detail.",
-    "locate": "<image>\nLocate <|ref|>text<|/ref|> in the image.",
-}
 # The `task` field's presets: DeepSeek-OCR's own prompts. `locate` takes the text to find in `ref`.
 TASK_PRESETS = {
     "free_ocr": "<image>\nFree OCR.",
@@ -33,6 +23,11 @@ TASK_PRESETS = {
     "describe": "<image>\nDescribe this image in detail.",
     "locate": "<image>\nLocate <|ref|>{ref}<|/ref|> in the image.",
 }
+DEFAULT_PROMPT = TASK_PRESETS["free_ocr"]
+# The prompt each task is known by, for messages that tell a client what to send instead: the presets,
+# with the guide's own markdown wording, which is what clients written for the guide send.
+TASK_PROMPTS = {**TASK_PRESETS, "markdown": "<image>\nConvert document to markdown",
+                "locate": TASK_PRESETS["locate"].format(ref="text")}
 LOCATE = re.compile(r"^locate (<\|ref\|>.*<\|/ref\|>) in the image$", re.S)
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from deepseek_ocr_api.config import Defaults
+from deepseek_ocr_api.config import default_settings
 from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings, strip_control_tokens
 from deepseek_ocr_api.engines.repetition import find_repetition
 from tests.conftest import ROOT, make_app, png_bytes, start_gunicorn
@@ -30,7 +30,7 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def deepseek_config(checkpoint, **overrides) -> dict:
-    config = {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}
+    config = default_settings()
     config.update(ENGINE="deepseek", MODEL=str(checkpoint), DEVICE="cpu", MAX_NEW_TOKENS=MAX_NEW_TOKENS)
     config.update(overrides)
     return config

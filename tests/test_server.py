@@ -94,9 +94,14 @@ def test_readme_curl_form_string_command_works(server, tmp_path, document_png):
     assert body["text"].startswith("Reading Printed Pages")
 
 
-def test_health_answers_within_a_second_while_an_ocr_runs(server):
+def slow_page():
+    """A two-column page at twice its size: long enough an OCR to act on while it runs."""
     page = two_column_page("en")
-    big = page.image.resize((page.image.width * 2, page.image.height * 2))
+    return page, page.image.resize((page.image.width * 2, page.image.height * 2))
+
+
+def test_health_answers_within_a_second_while_an_ocr_runs(server):
+    _, big = slow_page()
     payload = {"image_base64": base64.b64encode(png_bytes(big)).decode(), "save_to_file": False}
     ocr_done = {}
 
@@ -147,8 +152,7 @@ def test_sigterm_during_an_ocr_lets_it_finish_and_answer(tmp_path_factory):
 
     lifecycle = start_gunicorn(tmp_path_factory, "sigterm")
     gunicorn = next(lifecycle)
-    page = two_column_page("en")
-    big = page.image.resize((page.image.width * 2, page.image.height * 2))
+    page, big = slow_page()
     answer = {}
     worker = threading.Thread(target=lambda: answer.update(response=requests.post(
         f"{gunicorn['url']}/ocr", files={"image": ("big.png", png_bytes(big), "image/png")}, timeout=120)))

@@ -6,6 +6,8 @@ import re
 
 import torch
 
+from deepseek_ocr_api.engines.base import GPU_MEMORY_FIELDS
+
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 CUDA_INDEX = re.compile(r"^cuda(:\d+)?$")
 
@@ -61,8 +63,7 @@ def gigabytes(count: int | float) -> str:
 
 def memory_figures(device: torch.device | None) -> dict[str, str | None]:
     """The guide's GPU memory fields for `device`; all None on the CPU."""
-    figures = dict.fromkeys(("gpu_name", "gpu_memory_total", "gpu_memory_allocated",
-                             "gpu_memory_reserved", "gpu_memory_free"))
+    figures = dict.fromkeys(GPU_MEMORY_FIELDS)
     if device is None:
         return figures
     if device.type == "cuda":

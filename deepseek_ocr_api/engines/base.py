@@ -11,6 +11,10 @@ from deepseek_ocr_api.errors import InvalidInput, UnsupportedTask
 from deepseek_ocr_api.tasks import TASK_PROMPTS, Task
 
 
+# The guide's GPU memory fields of /health, formatted like "12.00 GB"; all None without a GPU.
+GPU_MEMORY_FIELDS = ("gpu_name", "gpu_memory_total", "gpu_memory_allocated", "gpu_memory_reserved", "gpu_memory_free")
+
+
 @dataclass
 class OcrOutput:
     """What an engine read from one image."""
@@ -90,13 +94,7 @@ class Engine(ABC):
 
     def gpu_memory(self) -> dict[str, str | None]:
         """GPU memory figures as the guide formats them; all None for engines without a GPU."""
-        return {
-            "gpu_name": None,
-            "gpu_memory_total": None,
-            "gpu_memory_allocated": None,
-            "gpu_memory_reserved": None,
-            "gpu_memory_free": None,
-        }
+        return dict.fromkeys(GPU_MEMORY_FIELDS)
 
     def release_memory(self) -> None:
         """Free caches that are only needed during a request (GPU engines empty their allocator)."""

@@ -85,6 +85,11 @@ V2_MODES = {
 }
 
 
+def mode_costs(modes: dict) -> dict[str, str]:
+    """Mode name -> what it costs, as / lists them."""
+    return {name: mode.description for name, mode in modes.items()}
+
+
 def quantization_config(quantization: str, device: torch.device, dtype: torch.dtype):
     """bitsandbytes settings for OCR_QUANTIZATION; a clear error where they cannot work."""
     if quantization == "none":
@@ -112,6 +117,13 @@ def strip_control_tokens(text: str, tokenizer) -> str:
     return text.strip()
 
 
+def page_output(text: str, image: Image.Image, task: Task, mode: str, finish_reason: str,
+                tokens: dict[str, int | None]) -> OcrOutput:
+    """What either model family wrote, as the engine's answer: grounding tags turned into blocks."""
+    text, blocks = parse_grounding(text, image.width, image.height)
+    return OcrOutput(text, "markdown" if task.name == "markdown" else "text", mode, finish_reason, tokens, blocks)
+
+
 V2_FAMILY, V1_FAMILY = "DeepSeek-OCR-2 (transformers native)", "DeepSeek-OCR v1 (remote code)"
 
 
@@ -129,7 +141,7 @@ class DeepSeekEngine(Engine):
         self.default_mode = settings.mode
         # Until the checkpoint says which family it is, describe the native one.
         self.family = V2_FAMILY
-        self.resolution_modes = {name: mode.description for name, mode in V2_MODES.items()}
+        self.resolution_modes = mode_costs(V2_MODES)
         self.device: torch.device | None = None
         self.dtype: torch.dtype | None = None
         self.revision: str | None = settings.revision
@@ -182,7 +194,7 @@ class DeepSeekEngine(Engine):
         else:
             self._load_native(device, dtype)
         self.family = V1_FAMILY if v1 else V2_FAMILY
-        self.resolution_modes = {name: mode.description for name, mode in modes.items()}
+        self.resolution_modes = mode_costs(modes)
         self.revision = self.settings.revision or checkpoint.get("_commit_hash")
         self.device, self.dtype = device, dtype
         log.info("DeepSeek engine ready: %s (%s) on %s in %.1f s", self.settings.model, self.family, device,
@@ -288,9 +300,8 @@ class DeepSeekEngine(Engine):
         elif len(generated) >= self.settings.max_new_tokens:
             finish_reason = "max_new_tokens"
         text = strip_control_tokens(tokenizer.decode(kept, skip_special_tokens=False), tokenizer)
-        text, blocks = parse_grounding(text, image.width, image.height)
-        return OcrOutput(text, "markdown" if task.name == "markdown" else "text", mode, finish_reason,
-                         {"prompt": prompt_length, "vision": vision_tokens, "generated": len(generated)}, blocks)
+        return page_output(text, image, task, mode, finish_reason,
+                           {"prompt": prompt_length, "vision": vision_tokens, "generated": len(generated)})
 
     def _generate_v1(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
         """v1's infer() generates on its own; a loop can only be found, and cut, afterwards."""
@@ -302,6 +313,5 @@ class DeepSeekEngine(Engine):
         if loop is not None:
             finish_reason = "repetition"
             text = tokenizer.decode(ids[:loop.keep], skip_special_tokens=False)
-        text, blocks = parse_grounding(text, image.width, image.height)
-        return OcrOutput(text, "markdown" if task.name == "markdown" else "text", mode, finish_reason,
-                         {"prompt": None, "vision": None, "generated": len(ids)}, blocks)
+        return page_output(text, image, task, mode, finish_reason,
+                           {"prompt": None, "vision": None, "generated": len(ids)})

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
-
-log = logging.getLogger(__name__)
 
 # The versions DeepSeek's own README pins for this remote code.
 V1_REQUIREMENTS = "transformers==4.46.3 tokenizers==0.20.3 einops addict easydict"

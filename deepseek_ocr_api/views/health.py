@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from deepseek_ocr_api.runtime import FAILED, READY, current_runtime
-from deepseek_ocr_api.schemas import GpuMemoryOut, HealthOut
+from deepseek_ocr_api.engines.base import GPU_MEMORY_FIELDS
+from deepseek_ocr_api.schemas import HealthOut
 
 bp = Blueprint("health", __name__)
 
@@ -36,6 +37,6 @@ def health_check():
         "tokenizer_loaded": runtime.engine.tokenizer_loaded,
         **runtime.describe(),
         # Open to load balancers without a key: the hardware is only shown to callers with one.
-        **(runtime.engine.gpu_memory() if g.get("authorised", True) else dict.fromkeys(GpuMemoryOut().fields)),
+        **(runtime.engine.gpu_memory() if g.get("authorised", True) else dict.fromkeys(GPU_MEMORY_FIELDS)),
     }
     return jsonify(HealthOut().dump(body)), 503 if runtime.state == FAILED else 200
