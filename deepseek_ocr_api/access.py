@@ -15,7 +15,7 @@ from deepseek_ocr_api.errors import Unauthorized
 log = logging.getLogger("deepseek_ocr_api.requests")
 
 OPEN_PATHS = ("/health",)
-DOCS_PATHS = ("/docs", "/redoc", "/apispec.json", "/flasgger_static")
+DOCS_PATHS = ("/docs", "/redoc", "/apispec.json", "/flasgger_static", "/static/redoc/")
 CORS_REQUEST_HEADERS = "Content-Type, X-API-Key, Authorization, X-Request-ID"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 SECURITY_HEADERS = {
@@ -32,7 +32,7 @@ def configured_keys(app: Flask) -> list[bytes]:
 
 def presented_key() -> bytes | None:
     key = request.headers.get("X-API-Key")
-    if key is None:
+    if not key:  # absent, or sent empty beside a Bearer key
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         key = value.strip() if scheme.lower() == "bearer" else None
     return key.encode() if key else None
@@ -54,6 +54,11 @@ def is_authorised() -> bool:
 
 def public_path(path: str) -> bool:
     return path in OPEN_PATHS or (bool(current_app.config["DOCS_PUBLIC"]) and path.startswith(DOCS_PATHS))
+
+
+def loggable(text: str) -> str:
+    """Client text made safe for a log line: control characters escaped, so `%0a` in a path forges no line."""
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
 
 
 def init_access(app: Flask) -> None:
@@ -90,6 +95,6 @@ def init_access(app: Flask) -> None:
             response.headers["X-Request-ID"] = request_id
             engine = current_app.extensions["ocr"].engine.name
             # Never the image or the text: path, status, time and engine only.
-            log.info("%s %s %s %d %.0f ms engine=%s", request_id, request.method, request.path,
+            log.info("%s %s %s %d %.0f ms engine=%s", request_id, loggable(request.method), loggable(request.path),
                      response.status_code, (time.monotonic() - g.started) * 1000, engine)
         return response

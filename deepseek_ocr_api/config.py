@@ -23,16 +23,26 @@ class Defaults:
     HOST = "0.0.0.0"
     PORT = 8031
     # gunicorn threads in the one worker: more than QUEUE_DEPTH + 1, so that with the OCR queue full some
-    # threads are left for /health, / and downloads, and further OCR requests get their 503 at once.
-    THREADS = 16
+    # threads are left for /health, / and downloads, and further OCR requests get their 503 at once; and many
+    # more, because a client still sending its request holds a thread (each costs about 100 KB of memory).
+    THREADS = 128
+    CLIENT_IDLE_TIMEOUT = 30  # seconds a client may send nothing while its request is read; then it is dropped
+    CLIENT_READ_TIMEOUT = 120  # seconds to send one whole request, headers and body; then it is dropped
     WORKER_TIMEOUT = 300  # seconds; gthread workers heartbeat from the main thread, so a long OCR is not killed
     RESULTS_DIR = "results"
     RESULTS_MAX_AGE = 0  # seconds a result file is kept; 0: forever
     RESULTS_MAX_FILES = 0  # most result files kept (oldest go first); 0: no limit
     RESULTS_SWEEP_SECONDS = 60  # how often the limits above are applied
     MAX_UPLOAD_MB = 25
-    MAX_IMAGE_PIXELS = 50_000_000
+    MAX_IMAGE_PIXELS = 50_000_000  # a page with more pixels (by its header, before decoding) is a 400
+    # A page's long side is scaled down to this before any engine reads it: memory and time grow with every pixel,
+    # and neither engine reads better beyond it (DeepSeek-OCR tiles at 1024 px; 4000 px is a 300-dpi Letter page).
+    MAX_PAGE_SIDE = 4000
+    MAX_ASPECT = 50  # a page whose long side is more than this many times its short side is a 400
     PDF_DPI = 144  # PDF pages are rendered at this resolution, as DeepSeek-OCR's own PDF pipeline does
+    # PDFs render in a child process: it may take this long to open the PDF or render one page, and map this much.
+    PDF_RENDER_TIMEOUT = 30
+    PDF_RENDER_MEMORY_MB = 1024
     MAX_PAGES = 50  # most pages one request may ask for; more is a 400
     LOG_LEVEL = "INFO"
     QUEUE_DEPTH = 8  # OCR requests that may wait while one is read; beyond that: 503 with Retry-After at once

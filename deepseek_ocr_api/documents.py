@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import io
 import re
-import threading
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 from PIL import Image, ImageOps
 
 from deepseek_ocr_api.errors import InvalidImage, InvalidInput
-from deepseek_ocr_api.images import decode_image, sniff_format, to_rgb
+from deepseek_ocr_api.images import PageLimits, decode_image, decoder_errors, sniff_format, to_rgb
+from deepseek_ocr_api.pdf_renderer import PdfRenderer, RenderLimits
 
 PAGE_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
-# PDFium is not thread-safe, and gunicorn's request threads may open two PDFs at once.
-PDFIUM = threading.Lock()
 PAGES_SUGGESTION = "Send pages as page numbers and ranges, e.g. \"1-3,7\" / 用页码和范围指定页面，例如 \"1-3,7\""
+# Pillow finds a TIFF's pages by walking its page directories, in time that grows with the square of their
+# number (40k pages: 12 s); past this many the walk stops and the upload is refused.
+TIFF_MAX_PAGES = 1000
 
 
 @dataclass
@@ -56,91 +56,70 @@ def select_pages(spec: str | None, page_count: int, max_pages: int) -> list[int]
     return numbers
 
 
-def read_document(data: bytes, *, max_pixels: int, dpi: float, pages: str | None, max_pages: int) -> Document:
-    """The pages of a PDF, a multi-page TIFF or an image; InvalidImage/InvalidInput (400) for anything unreadable."""
+def read_document(data: bytes, *, limits: PageLimits, dpi: float, pages: str | None, max_pages: int,
+                  render_limits: RenderLimits) -> Document:
+    """The pages of a PDF, a multi-page TIFF or an image; InvalidImage/InvalidInput (400) for anything unreadable.
+    Every page's shape is checked before the first page is read, so no page is read in vain."""
     if data[:1024].lstrip()[:5] == b"%PDF-":
-        return _pdf(data, max_pixels, dpi, pages, max_pages)
+        return _pdf(data, limits, dpi, pages, max_pages, render_limits)
     if sniff_format(data) == "TIFF":
-        document = _tiff(data, max_pixels, pages, max_pages)
+        document = _tiff(data, limits, pages, max_pages)
         if document is not None:
             return document
-    image = decode_image(data, max_pixels)
+    image = decode_image(data, limits)
     return Document("image", 1, select_pages(pages, 1, max_pages), lambda number: image)
 
 
-def _pdf(data: bytes, max_pixels: int, dpi: float, pages: str | None, max_pages: int) -> Document:
-    import pypdfium2 as pdfium
-
+def _pdf(data: bytes, limits: PageLimits, dpi: float, pages: str | None, max_pages: int,
+         render_limits: RenderLimits) -> Document:
+    renderer = PdfRenderer(data, render_limits)
     try:
-        with PDFIUM:
-            pdf = pdfium.PdfDocument(data)
-            page_count = len(pdf)
-    except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
-            raise InvalidInput("The PDF is encrypted with a password; send an unprotected copy",
-                               ["Remove the password (e.g. qpdf --decrypt) / 去除 PDF 密码后重新上传"],
-                               error="Encrypted PDF / PDF 已加密") from exc
-        raise InvalidImage(f"The PDF could not be read: it is truncated or corrupt ({exc})",
-                           ["Re-export or re-scan the PDF / 重新导出 PDF"]) from exc
-    if page_count == 0:
-        raise InvalidImage("The PDF has no pages")
-    numbers = select_pages(pages, page_count, max_pages)
-    scale = dpi / 72
-    # Every page's size is checked before the first is read, so no page is read in vain.
-    with PDFIUM:
+        if renderer.page_count == 0:
+            raise InvalidImage("The PDF has no pages")
+        numbers = select_pages(pages, renderer.page_count, max_pages)
+        scales = {}
         for number in numbers:
-            width, height = (round(side * scale) for side in pdf.get_page_size(number - 1))
-            if width * height > max_pixels:
-                raise InvalidImage(f"Page {number} renders at {dpi:g} dpi to {width}x{height} = {width * height} "
-                                   f"pixels, over the limit of {max_pixels}",
-                                   ["Lower OCR_PDF_DPI or raise OCR_MAX_IMAGE_PIXELS / 降低 OCR_PDF_DPI"])
-
-    def render(number: int) -> Image.Image:
-        with PDFIUM:
-            page = pdf[number - 1]
-            image = page.render(scale=scale).to_pil().convert("RGB")
-            page.close()
-        return image
-
-    def close() -> None:
-        with PDFIUM:
-            pdf.close()
-
-    return Document("pdf", page_count, numbers, render, close)
+            width, height = renderer.page_size(number)
+            limits.check(width, height, f"Page {number} ({width:g}x{height:g} pt)")
+            # OCR_PDF_DPI, or less where that would make the long side longer than OCR_MAX_PAGE_SIDE.
+            scales[number] = min(dpi / 72, limits.max_side / max(width, height))
+            pixels = round(width * scales[number]) * round(height * scales[number])
+            if pixels > limits.max_pixels:
+                raise InvalidImage(f"Page {number} renders at {dpi:g} dpi to {pixels} pixels, over the limit of "
+                                   f"{limits.max_pixels}", ["Lower OCR_PDF_DPI or raise OCR_MAX_IMAGE_PIXELS / 降低 OCR_PDF_DPI"])
+    except BaseException:
+        renderer.close()
+        raise
+    return Document("pdf", renderer.page_count, numbers, lambda number: renderer.render(number, scales[number]),
+                    renderer.close)
 
 
-def _tiff(data: bytes, max_pixels: int, pages: str | None, max_pages: int) -> Document | None:
+def _tiff(data: bytes, limits: PageLimits, pages: str | None, max_pages: int) -> Document | None:
     """A TIFF of several pages as a document; None for a single-page TIFF, which reads as an image."""
-    try:
-        # Pillow only warns about a damaged page directory; here that is an unreadable upload.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            tiff = Image.open(io.BytesIO(data), formats=["TIFF"])
-            page_count = getattr(tiff, "n_frames", 1)
-            sizes = {}
-            if page_count > 1:
-                for number in range(1, page_count + 1):
-                    tiff.seek(number - 1)
-                    sizes[number] = tiff.size
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise InvalidImage(f"The image has too many pixels to decode safely ({exc})",
-                           ["Reduce image size / 减小图片尺寸"]) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, Warning) as exc:
-        raise InvalidImage(f"The TIFF image could not be decoded: it is truncated or corrupt ({exc})") from exc
+    with decoder_errors("The TIFF image"):
+        tiff = Image.open(io.BytesIO(data), formats=["TIFF"])
+        sizes = {1: tiff.size}
+        # Walk the page directories once, stopping at the limit (never `n_frames`, which walks them all).
+        while len(sizes) <= TIFF_MAX_PAGES:
+            try:
+                tiff.seek(len(sizes))
+            except EOFError:
+                break
+            sizes[len(sizes) + 1] = tiff.size
+    page_count = len(sizes)
+    if page_count > TIFF_MAX_PAGES:
+        raise InvalidInput(f"The TIFF has more than {TIFF_MAX_PAGES} pages, the most this server opens",
+                           ["Split the file, or send the pages as a PDF / 拆分文件，或转换为 PDF 后上传"],
+                           error="Too many pages / 页数过多")
     if page_count < 2:
         return None
     numbers = select_pages(pages, page_count, max_pages)
     for number in numbers:
-        width, height = sizes[number]
-        if width * height > max_pixels:
-            raise InvalidImage(f"Page {number} is {width}x{height} pixels, over the limit of {max_pixels}",
-                               ["Reduce image size / 减小图片尺寸"])
+        limits.check(*sizes[number], f"Page {number}")
 
     def render(number: int) -> Image.Image:
-        try:
+        with decoder_errors(f"Page {number} of the TIFF"):
             tiff.seek(number - 1)
-            return to_rgb(ImageOps.exif_transpose(tiff.copy()))
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise InvalidImage(f"Page {number} of the TIFF could not be decoded ({exc})") from exc
+            return limits.fit(to_rgb(ImageOps.exif_transpose(tiff.copy())))
 
     return Document("tiff", page_count, numbers, render)

@@ -90,6 +90,22 @@ class OutOfMemory(ApiError):
     )
 
 
+class OutOfProcessMemory(OutOfMemory):
+    """The process's own memory (RAM), not a GPU's, ran out."""
+
+    error = "Out of memory / 内存不足"
+    suggestions = (
+        "Reduce image size / 减小图片尺寸",
+        "Lower OCR_MAX_PAGE_SIDE or OCR_PDF_DPI / 降低 OCR_MAX_PAGE_SIDE 或 OCR_PDF_DPI",
+        "Close other programs using memory / 关闭其他占用内存的程序",
+    )
+
+
+class ClientTooSlow(ConnectionResetError):
+    """A client sent its request (or read its response) too slowly: the server drops the connection, as gunicorn
+    drops one the client reset."""
+
+
 def _http_error(exc: HTTPException) -> ApiError:
     """Werkzeug's errors (unknown route, wrong method, body too large) in the contract's shape."""
     if exc.code == 404:

@@ -1,14 +1,19 @@
-"""Turning uploaded bytes into a page image: format sniffed from the bytes, size checked before decoding."""
+"""Turning uploaded bytes into a page image: format sniffed from the bytes, shape checked before decoding, and the
+page brought to a size the engines read well before any engine sees it."""
 from __future__ import annotations
 
 import base64
 import binascii
 import io
+import logging
 import re
 import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from deepseek_ocr_api.errors import InvalidImage, InvalidInput
 
@@ -23,6 +28,49 @@ SIGNATURES = (
     (b"GIF89a", "GIF"),
 )
 DATA_URL = re.compile(r"^\s*data:[^,]{0,200},", re.I)
+SIZE_SUGGESTION = "Reduce image size / 减小图片尺寸"
+ASPECT_SUGGESTION = ("Crop the page to its content, or split a long strip into pages / "
+                     "裁剪到内容区域，或将长条图切分为多页")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PageLimits:
+    """What one page may be: checked on the header's size before any pixel is decoded."""
+
+    max_pixels: int  # OCR_MAX_IMAGE_PIXELS: more is a 400
+    max_side: int  # OCR_MAX_PAGE_SIDE: a longer page is scaled down to this, never refused
+    max_aspect: float  # OCR_MAX_ASPECT: a long side more than this many times the short one is a 400
+
+    @classmethod
+    def from_config(cls, config) -> "PageLimits":
+        return cls(int(config["MAX_IMAGE_PIXELS"]), int(config["MAX_PAGE_SIDE"]), float(config["MAX_ASPECT"]))
+
+    def check(self, width: float, height: float, what: str = "The image", pixels_note: str = "") -> None:
+        """InvalidImage (400) for a page with no area, too many pixels, or too thin a strip."""
+        if width < 1 or height < 1:
+            raise InvalidImage(f"{what} is {width:g}x{height:g}: it has no area")
+        if max(width, height) > self.max_aspect * min(width, height):
+            raise InvalidImage(
+                f"{what} is {width:g}x{height:g}: its long side is {max(width, height) / min(width, height):.0f} times "
+                f"its short side, over the limit of {self.max_aspect:g} (OCR_MAX_ASPECT)", [ASPECT_SUGGESTION])
+        if width * height > self.max_pixels:
+            raise InvalidImage(f"{what} is {width:g}x{height:g} = {width * height:g} pixels{pixels_note}, over the limit "
+                               f"of {self.max_pixels} (OCR_MAX_IMAGE_PIXELS)", [SIZE_SUGGESTION])
+
+    def fitted_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size a page is read at: as it is, or scaled down so that its long side is max_side."""
+        scale = min(1.0, self.max_side / max(width, height))
+        return max(1, round(width * scale)), max(1, round(height * scale))
+
+    def fit(self, image: Image.Image) -> Image.Image:
+        """The page scaled down to max_side on its long side (engines gain nothing from more, and memory grows
+        with every pixel)."""
+        size = self.fitted_size(*image.size)
+        if size == image.size:
+            return image
+        return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -51,35 +99,47 @@ def decode_base64(value: str) -> bytes:
         ) from exc
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """An RGB image, upright per its EXIF orientation; InvalidImage for anything that is not a whole image."""
+def decode_image(data: bytes, limits: PageLimits) -> Image.Image:
+    """An RGB page, upright per its EXIF orientation and fitted to the limits; InvalidImage for anything that is
+    not a whole image within them."""
     if not data:
         raise InvalidImage("The uploaded file is empty")
     detected = sniff_format(data)
     if detected is None:
         raise InvalidImage("The data is not a supported image or PDF (its first bytes match no PNG, JPEG, TIFF, BMP, "
                            "WebP, GIF or PDF signature)")
+    with decoder_errors(f"The {detected} image"):
+        image = Image.open(io.BytesIO(data), formats=[detected])
+        limits.check(*image.size)
+        if detected == "JPEG":
+            # The JPEG decoder can scale by 1/2, 1/4 or 1/8 while it decodes: a huge photo never exists at full size.
+            image.draft("RGB", limits.fitted_size(*image.size))
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return limits.fit(to_rgb(image))
+
+
+@contextmanager
+def decoder_errors(what: str) -> Iterator[None]:
+    """Whatever a decoder raises on bytes it cannot read is the client's problem: a 400 naming what failed.
+
+    Pillow's decoders raise OSError, SyntaxError, ValueError and EOFError, but on crafted files also TypeError
+    (a page without a width), KeyError, IndexError, struct.error and ZeroDivisionError; none of them means the
+    server is broken. Pillow only warns about a damaged page directory; here that is an unreadable upload too.
+    """
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[detected])
-            width, height = image.size
-            if width * height > max_pixels:
-                raise InvalidImage(
-                    f"The image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
-                    ["Reduce image size / 减小图片尺寸"],
-                )
-            image.load()
-            image = ImageOps.exif_transpose(image)
-    except InvalidImage:
+            warnings.simplefilter("error")
+            yield
+    except (InvalidImage, MemoryError):
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         # Pillow's own guard fires at open() for headers claiming far more pixels than ours allows.
-        raise InvalidImage(f"The image has too many pixels to decode safely ({exc})",
-                           ["Reduce image size / 减小图片尺寸"]) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InvalidImage(f"The {detected} image could not be decoded: it is truncated or corrupt ({exc})") from exc
-    return to_rgb(image)
+        raise InvalidImage(f"{what} has too many pixels to decode safely ({exc})", [SIZE_SUGGESTION]) from exc
+    except Exception as exc:
+        log.debug("Decoder error on an upload", exc_info=exc)
+        raise InvalidImage(f"{what} could not be decoded: it is truncated or corrupt "
+                           f"({type(exc).__name__}: {exc})") from exc
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

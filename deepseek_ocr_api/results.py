@@ -73,6 +73,8 @@ class ResultStore:
         path = self.folder / filename
         if path.is_symlink() or not path.is_file() or path.resolve().parent != self.folder:
             raise missing
+        if path.stat().st_nlink > 1:  # a hard link put here from elsewhere: we write every result with one link
+            raise missing
         return path, MEDIA_TYPES[filename.rsplit(".", 1)[1]]
 
     def prune(self, max_age: float = 0, max_files: int = 0) -> int:

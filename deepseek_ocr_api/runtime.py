@@ -15,7 +15,7 @@ from PIL import Image
 
 from deepseek_ocr_api.engines import Engine, OcrOutput, build_engine
 from deepseek_ocr_api.config import Defaults
-from deepseek_ocr_api.errors import ModelNotReady, OutOfMemory, ServerBusy
+from deepseek_ocr_api.errors import ModelNotReady, OutOfProcessMemory, ServerBusy
 from deepseek_ocr_api.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ LOADING, READY, FAILED = "loading", "ready", "failed"
 class DocumentProgress:
     """Pages read so far of one request in flight."""
 
-    pages_total: int
+    pages_total: int = 0  # known once the upload is decoded
     pages_done: int = 0
 
 
@@ -104,12 +104,13 @@ class OcrRuntime:
         except MemoryError as exc:
             self.engine.release_memory()
             gc.collect()
-            raise OutOfMemory("The OCR process ran out of memory", error="Out of memory / 内存不足") from exc
+            raise OutOfProcessMemory("The OCR process ran out of memory") from exc
 
     @contextmanager
-    def document(self, pages_total: int) -> Iterator["DocumentProgress"]:
-        """Track the pages of one request while it is read, for /health."""
-        progress = DocumentProgress(pages_total)
+    def document(self) -> Iterator["DocumentProgress"]:
+        """A place in the queue for one request, from before its upload is decoded until it is read; its pages
+        are tracked for /health. ServerBusy (503) when the queue is full."""
+        progress = DocumentProgress()
         with self._counter:
             if len(self.documents) > self.queue_depth:
                 waiting = sum(d.pages_total - d.pages_done for d in self.documents)

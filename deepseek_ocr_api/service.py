@@ -10,6 +10,8 @@ from flask import current_app
 from PIL import ImageDraw
 
 from deepseek_ocr_api.documents import read_document
+from deepseek_ocr_api.images import PageLimits
+from deepseek_ocr_api.pdf_renderer import RenderLimits
 from deepseek_ocr_api.results import ResultStore
 from deepseek_ocr_api.runtime import current_runtime
 from deepseek_ocr_api.schemas import OcrOut
@@ -50,28 +52,21 @@ def run_ocr(data: bytes, fields: dict) -> dict:
     runtime = current_runtime()
     config = current_app.config
     task = choose_task(fields)
-    document = read_document(data, max_pixels=config["MAX_IMAGE_PIXELS"], dpi=float(config["PDF_DPI"]),
-                             pages=fields.get("pages"), max_pages=int(config["MAX_PAGES"]))
-    decoded = time.monotonic()
     stem = ResultStore.new_stem()  # shared by the result file and the page pictures
     read: list[dict] = []
     outputs = []
-    with runtime.document(len(document.numbers)) as progress, closing(document):
-        for number in document.numbers:
-            page_started = time.monotonic()
-            image = document.render(number)
-            output = runtime.run(image, task, fields.get("mode"))
-            outputs.append(output)
-            read.append({"page": number, "text": output.text, "width": image.width, "height": image.height,
-                         "finish_reason": output.finish_reason, "blocks": output.blocks,
-                         "image_file": save_page_picture(image, output.blocks, stem, number)
-                         if fields.get("return_image") else None,
-                         "ocr_ms": round((time.monotonic() - page_started) * 1000, 1)})
-            progress.pages_done += 1
-            if len(document.numbers) > 1:
-                log.info("Read page %d (%d of %d) of a %s in %.1f s", number, progress.pages_done,
-                         len(document.numbers), document.kind, time.monotonic() - page_started)
+    # The queue slot first: a full server turns a request away before spending anything on decoding it.
+    with runtime.document() as progress:
+        document = read_document(data, limits=PageLimits.from_config(config), dpi=float(config["PDF_DPI"]),
+                                 pages=fields.get("pages"), max_pages=int(config["MAX_PAGES"]),
+                                 render_limits=RenderLimits(float(config["PDF_RENDER_TIMEOUT"]),
+                                                            int(config["PDF_RENDER_MEMORY_MB"])))
+        progress.pages_total = len(document.numbers)
+        decoded = time.monotonic()
+        with closing(document):
+            read_pages(document, runtime, task, fields, stem, progress, read, outputs)
     finished = time.monotonic()
+
 
     output_format = fields.get("output_format") or outputs[0].output_format
     finish_reason = next((o.finish_reason for o in outputs if o.finish_reason != "complete"), "complete")
@@ -106,6 +101,25 @@ def run_ocr(data: bytes, fields: dict) -> dict:
     if fields.get("save_to_file", True):
         save_result(body, stem)
     return body
+
+
+def read_pages(document, runtime, task: Task, fields: dict, stem: str, progress, read: list[dict],
+               outputs: list) -> None:
+    """Read the document's pages in order, appending each page's entry to `read` and its output to `outputs`."""
+    for number in document.numbers:
+        page_started = time.monotonic()
+        image = document.render(number)
+        output = runtime.run(image, task, fields.get("mode"))
+        outputs.append(output)
+        read.append({"page": number, "text": output.text, "width": image.width, "height": image.height,
+                     "finish_reason": output.finish_reason, "blocks": output.blocks,
+                     "image_file": save_page_picture(image, output.blocks, stem, number)
+                     if fields.get("return_image") else None,
+                     "ocr_ms": round((time.monotonic() - page_started) * 1000, 1)})
+        progress.pages_done += 1
+        if len(document.numbers) > 1:
+            log.info("Read page %d (%d of %d) of a %s in %.1f s", number, progress.pages_done,
+                     len(document.numbers), document.kind, time.monotonic() - page_started)
 
 
 def save_result(body: dict, stem: str) -> None:

@@ -1,12 +1,11 @@
 """POST /cleanup: release the memory the engine and the process can give back."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 
 from flask import Blueprint, jsonify
 
+from deepseek_ocr_api.memory import resident_memory_mb, trim_heap
 from deepseek_ocr_api.runtime import current_runtime
 from deepseek_ocr_api.schemas import CleanupOut
 
@@ -14,27 +13,6 @@ bp = Blueprint("maintenance", __name__)
 
 RELOADING = ("Memory cleanup completed; the engine had failed to load and is loading again (see /health) / "
              "内存清理完成；引擎此前加载失败，正在重新加载（见 /health）")
-
-
-def resident_memory_mb() -> float:
-    """This process's resident set size in MB (Linux /proc; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as handle:
-            pages = int(handle.read().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    import resource
-
-    return pages * resource.getpagesize() / 2**20
-
-
-def _trim_heap() -> None:
-    """Hand freed heap pages back to the OS (glibc keeps them otherwise)."""
-    name = ctypes.util.find_library("c")
-    if name:
-        libc = ctypes.CDLL(name)
-        if hasattr(libc, "malloc_trim"):
-            libc.malloc_trim(0)
 
 
 @bp.post("/cleanup")
@@ -54,7 +32,7 @@ def cleanup_memory():
     gpu_before = runtime.engine.gpu_memory()
     collected = gc.collect()
     runtime.engine.release_memory()
-    _trim_heap()
+    trim_heap()
     reloading = runtime.retry_load()
     after = resident_memory_mb()
     gpu = runtime.engine.gpu_memory()

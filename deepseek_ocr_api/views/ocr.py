@@ -1,7 +1,7 @@
 """POST /ocr (multipart upload) and POST /ocr-base64 (JSON): read the text of an image."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from deepseek_ocr_api.errors import InvalidInput
 from deepseek_ocr_api.images import decode_base64
@@ -25,6 +25,16 @@ def missing_image() -> InvalidInput:
         return InvalidInput(f"No file in the field 'image' (received file fields: {', '.join(sorted(request.files))})",
                             UPLOAD_SUGGESTIONS)
     return InvalidInput("No image was uploaded: send the file in the multipart field 'image'", UPLOAD_SUGGESTIONS)
+
+
+def json_body():
+    """The request body parsed as JSON, or None when it is not JSON. A body over the limit raises 413 here, before
+    parsing, chunked or not; JSON nested too deep for the parser is not JSON to us."""
+    data = request.get_data(cache=False)
+    try:
+        return current_app.json.loads(data)
+    except (ValueError, RecursionError):
+        return None
 
 
 @bp.post("/ocr")
@@ -89,7 +99,7 @@ def ocr_from_base64():
       503: {description: Engine not loaded, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
       507: {description: Out of memory, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
     """
-    body = request.get_json(force=True, silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}",
                            ["Send Content-Type: application/json with a JSON object / 请发送 JSON 对象"])
