@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, jsonify
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,13 @@ class OutOfProcessMemory(OutOfMemory):
     )
 
 
+class IncompleteRequest(ApiError):
+    status_code = 408
+    error = "Request timeout / 请求超时"
+    suggestions = ("Send the whole request without pausing / 请连续发送完整请求",
+                   "Upload a smaller file on a slow connection / 网络较慢时请上传较小的文件")
+
+
 class ClientTooSlow(ConnectionResetError):
     """A client sent its request (or read its response) too slowly: the server drops the connection, as gunicorn
     drops one the client reset."""
@@ -112,6 +119,10 @@ def _http_error(exc: HTTPException) -> ApiError:
         return ResultNotFound("No such endpoint or resource", ["See GET / for the list of endpoints / 查看 GET / 获取端点列表"])
     if exc.code == 413:
         return PayloadTooLarge(exc.description or "The request body is larger than the configured limit")
+    if isinstance(exc, ClientDisconnected):
+        return IncompleteRequest("The request body stopped arriving before it was complete: the client went quiet "
+                                 "for longer than OCR_CLIENT_IDLE_TIMEOUT, took longer than OCR_CLIENT_READ_TIMEOUT, "
+                                 "or disconnected")
     error = ApiError(exc.description or exc.name, ["See /docs / 查看 /docs"])
     error.status_code = exc.code or 500
     error.error = f"{exc.name} / 请求错误" if error.status_code < 500 else ApiError.error

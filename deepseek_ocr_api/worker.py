@@ -26,6 +26,7 @@ class ClientSocket(socket.socket):
 
     idle_timeout: float = 30.0
     deadline: float | None = None
+    gave_up = False  # once a read timed out, the connection is done: gunicorn closes it at the next read
 
     @classmethod
     def adopt(cls, sock: socket.socket, idle_timeout: float) -> "ClientSocket":
@@ -44,12 +45,14 @@ class ClientSocket(socket.socket):
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         if self.gettimeout() != 0.0:
             remaining = self.idle_timeout if self.deadline is None else self.deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self.gave_up:
+                self.gave_up = True
                 raise ClientTooSlow(errno.ECONNRESET, "The client did not send its request in time")
             self.settimeout(min(self.idle_timeout, remaining))
         try:
             return super().recv(bufsize, flags)
         except TimeoutError as exc:
+            self.gave_up = True
             raise ClientTooSlow(errno.ECONNRESET, "The client sent nothing for too long") from exc
 
     def sendall(self, data, flags: int = 0) -> None:

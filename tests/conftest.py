@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -104,15 +105,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(tmp_path_factory, name: str, **environment):
-    """A real gunicorn serving the app as `make run` starts it, with `OCR_*` settings; yields once the model is loaded."""
+def address_space_cap(megabytes: int):
+    """For Popen's preexec_fn: cap the child's address space, so a regression fails a test instead of the machine."""
+    def cap():
+        limit = megabytes * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return cap
+
+
+def worker_pid(master: int) -> int:
+    """The pid of gunicorn's one worker process."""
+    with open(f"/proc/{master}/task/{master}/children") as handle:
+        children = handle.read().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def memory_mb(pid: int, field: str = "VmHWM") -> float:
+    """A process's peak (VmHWM) or current (VmRSS) resident memory in MB."""
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def start_gunicorn(tmp_path_factory, name: str, memory_cap_mb: int | None = None, **environment):
+    """A real gunicorn serving the app as `make run` starts it, with `OCR_*` settings; yields once the model is loaded.
+    `memory_cap_mb` caps the address space of gunicorn and its worker."""
     port = free_port()
     results = tmp_path_factory.mktemp(f"{name}-results")
     env = {**os.environ, "OCR_HOST": "127.0.0.1", "OCR_PORT": str(port), "OCR_RESULTS_DIR": str(results),
-           "OCR_THREADS": "16", "PYTHONWARNINGS": "ignore", **environment}
+           "PYTHONWARNINGS": "ignore", **environment}
     log = open(tmp_path_factory.mktemp(f"{name}-log") / "gunicorn.log", "w+")
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               preexec_fn=address_space_cap(memory_cap_mb) if memory_cap_mb else None)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:

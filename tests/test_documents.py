@@ -9,6 +9,8 @@ import time
 import pytest
 from PIL import Image
 
+from deepseek_ocr_api.documents import TIFF_MAX_PAGES
+from tests.attacks import many_page_tiff
 from tests.conftest import make_app
 from tests.pages import character_error_rate, normalise, prose_page, render_lines
 
@@ -230,3 +232,20 @@ def test_a_truncated_multi_page_tiff_is_400(client):
     response = post_document(client, data[: len(data) * 2 // 3], name="scan.tiff")
     assert response.status_code == 400, response.get_json()
     assert "TIFF" in response.get_json()["detail"]["message"]
+
+
+def test_a_pdf_page_is_rendered_no_larger_than_the_side_limit(tmp_path, embedded_engine):
+    client = make_app(tmp_path, embedded_engine, MAX_PAGE_SIDE=600).test_client()
+    images = page_images(1)
+    body = post_document(client, pdf_bytes(images)).get_json()
+    page = body["pages"][0]
+    assert max(page["width"], page["height"]) == 600  # 144 dpi would have made it 900 px wide
+    assert_reads(page["text"], PAGE_LINES[0])
+
+
+def test_a_tiff_of_too_many_pages_is_400_at_once(client):
+    started = time.monotonic()
+    response = post_document(client, many_page_tiff(TIFF_MAX_PAGES + 500), name="scan.tiff", pages="1")
+    assert response.status_code == 400
+    assert f"more than {TIFF_MAX_PAGES} pages" in response.get_json()["detail"]["message"]
+    assert time.monotonic() - started < 5

@@ -12,7 +12,7 @@ from PIL import Image
 
 from deepseek_ocr_api import create_app
 from tests.conftest import ScriptedEngine, make_app, png_bytes
-from tests.pages import receipt_page
+from tests.pages import character_error_rate, normalise, prose_page, receipt_page
 
 
 def assert_contract_error(response, status):
@@ -158,7 +158,29 @@ def test_out_of_memory_is_507_and_the_next_request_succeeds(tmp_path):
     client = app.test_client()
     detail = assert_contract_error(post_image(client, png_bytes(receipt_page().image)), 507)
     assert "Reduce image size / 减小图片尺寸" in detail["suggestions"]
+    # The process's memory ran out, not a GPU's: nothing about GPUs on a CPU engine.
+    assert detail["error"] == "Out of memory / 内存不足" and not any("GPU" in text for text in detail["suggestions"])
     assert post_image(client, png_bytes(receipt_page().image)).status_code == 200
+
+
+def test_json_nested_too_deep_is_400(client):
+    response = client.post("/ocr-base64", data=b'{"image_base64": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+                           content_type="application/json")
+    assert "must be a JSON object" in assert_contract_error(response, 400)["message"]
+
+
+def test_a_thin_strip_is_400_naming_the_aspect_limit(client):
+    detail = assert_contract_error(post_image(client, png_bytes(Image.new("L", (20, 1200), 255))), 400)
+    assert "60 times its short side, over the limit of 50 (OCR_MAX_ASPECT)" in detail["message"]
+
+
+def test_a_page_larger_than_the_side_limit_is_read_scaled_down(tmp_path, embedded_engine):
+    client = make_app(tmp_path, embedded_engine, MAX_PAGE_SIDE=1000).test_client()
+    page = prose_page("en")
+    body = post_image(client, png_bytes(page.image)).get_json()
+    assert page.image.width > 1000 and max(body["image_width"], body["image_height"]) == 1000
+    assert round(body["image_width"] / body["image_height"], 2) == round(page.image.width / page.image.height, 2)
+    assert character_error_rate(normalise(page.text, "en"), normalise(body["text"], "en")) < 0.02
 
 
 def test_unexpected_error_is_500_without_internals(tmp_path, caplog):

@@ -63,6 +63,16 @@ def test_symlink_planted_in_the_results_folder_is_not_followed(app, client):
     assert client.get(f"/results/{name}").status_code == 404
 
 
+def test_hard_link_planted_in_the_results_folder_is_not_served(app, client, tmp_path):
+    folder = app.extensions["results"].folder
+    folder.mkdir(parents=True, exist_ok=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a result")
+    name = "ocr_result_20250127_143022_0123456789abcdef.txt"
+    os.link(secret, folder / name)
+    assert client.get(f"/results/{name}").status_code == 404
+
+
 def test_retention_removes_old_results_then_the_oldest_beyond_the_count(tmp_path):
     import os
     import time as clock

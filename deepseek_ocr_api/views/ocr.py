@@ -30,7 +30,10 @@ def missing_image() -> InvalidInput:
 def json_body():
     """The request body parsed as JSON, or None when it is not JSON. A body over the limit raises 413 here, before
     parsing, chunked or not; JSON nested too deep for the parser is not JSON to us."""
-    data = request.get_data(cache=False)
+    data = request.stream.read()
+    if request.max_content_length is not None and len(data) >= request.max_content_length:
+        # werkzeug ends a chunked body at the limit without a word; a read past it raises the 413.
+        request.stream.read(1)
     try:
         return current_app.json.loads(data)
     except (ValueError, RecursionError):
