@@ -17,6 +17,7 @@ PAGES_SUGGESTION = "Send pages as page numbers and ranges, e.g. \"1-3,7\" / 用�
 # Pillow finds a TIFF's pages by walking its page directories, in time that grows with the square of their
 # number (40k pages: 12 s); past this many the walk stops and the upload is refused.
 TIFF_MAX_PAGES = 1000
+PDF_PIXELS_SUGGESTION = "Lower OCR_PDF_DPI or raise OCR_MAX_IMAGE_PIXELS / 降低 OCR_PDF_DPI"
 
 
 @dataclass
@@ -80,13 +81,11 @@ def _pdf(data: bytes, limits: PageLimits, dpi: float, pages: str | None, max_pag
         scales = {}
         for number in numbers:
             width, height = renderer.page_size(number)
-            limits.check(width, height, f"Page {number} ({width:g}x{height:g} pt)")
+            limits.check_shape(width, height, f"Page {number} (in points)")
             # OCR_PDF_DPI, or less where that would make the long side longer than OCR_MAX_PAGE_SIDE.
             scales[number] = min(dpi / 72, limits.max_side / max(width, height))
-            pixels = round(width * scales[number]) * round(height * scales[number])
-            if pixels > limits.max_pixels:
-                raise InvalidImage(f"Page {number} renders at {dpi:g} dpi to {pixels} pixels, over the limit of "
-                                   f"{limits.max_pixels}", ["Lower OCR_PDF_DPI or raise OCR_MAX_IMAGE_PIXELS / 降低 OCR_PDF_DPI"])
+            limits.check_pixels(round(width * scales[number]), round(height * scales[number]),
+                                f"Page {number} rendered at {dpi:g} dpi", PDF_PIXELS_SUGGESTION)
     except BaseException:
         renderer.close()
         raise

@@ -47,17 +47,25 @@ class PageLimits:
     def from_config(cls, config) -> "PageLimits":
         return cls(int(config["MAX_IMAGE_PIXELS"]), int(config["MAX_PAGE_SIDE"]), float(config["MAX_ASPECT"]))
 
-    def check(self, width: float, height: float, what: str = "The image", pixels_note: str = "") -> None:
-        """InvalidImage (400) for a page with no area, too many pixels, or too thin a strip."""
+    def check(self, width: int, height: int, what: str = "The image") -> None:
+        """InvalidImage (400) for a page with no area, too thin a strip, or too many pixels."""
+        self.check_shape(width, height, what)
+        self.check_pixels(width, height, what)
+
+    def check_shape(self, width: float, height: float, what: str) -> None:
+        """InvalidImage (400) for a page with no area or too thin a strip."""
         if width < 1 or height < 1:
             raise InvalidImage(f"{what} is {width:g}x{height:g}: it has no area")
         if max(width, height) > self.max_aspect * min(width, height):
             raise InvalidImage(
                 f"{what} is {width:g}x{height:g}: its long side is {max(width, height) / min(width, height):.0f} times "
                 f"its short side, over the limit of {self.max_aspect:g} (OCR_MAX_ASPECT)", [ASPECT_SUGGESTION])
+
+    def check_pixels(self, width: int, height: int, what: str, suggestion: str = SIZE_SUGGESTION) -> None:
+        """InvalidImage (400) for a page of more pixels than OCR_MAX_IMAGE_PIXELS."""
         if width * height > self.max_pixels:
-            raise InvalidImage(f"{what} is {width:g}x{height:g} = {width * height:g} pixels{pixels_note}, over the limit "
-                               f"of {self.max_pixels} (OCR_MAX_IMAGE_PIXELS)", [SIZE_SUGGESTION])
+            raise InvalidImage(f"{what} is {width}x{height} = {width * height} pixels, over the limit of "
+                               f"{self.max_pixels} (OCR_MAX_IMAGE_PIXELS)", [suggestion])
 
     def fitted_size(self, width: int, height: int) -> tuple[int, int]:
         """The size a page is read at: as it is, or scaled down so that its long side is max_side."""

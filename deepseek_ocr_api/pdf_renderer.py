@@ -59,7 +59,11 @@ class PdfRenderer:
             self.process.stdin.flush()
         except OSError:
             pass  # the child is gone already; its answer (none) says why
-        opened = self._answer("open the PDF")
+        try:
+            opened = self._answer("open the PDF")
+        except RendererFailed:
+            self.close()
+            raise
         if "error" in opened:
             self.close()
             message = opened["error"]
@@ -83,14 +87,15 @@ class PdfRenderer:
         return Image.frombytes("RGB", (width, height), bytes(pixels))
 
     def close(self) -> None:
-        """Let the child exit; kill it if it does not."""
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.close()
-                self.process.wait(2)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
+        """Let the child exit (its stdin closes); kill it if it does not."""
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass  # the child is gone and the pipe with it
+        try:
+            self.process.wait(2)
+        except subprocess.TimeoutExpired:
+            self._kill()
         self.process.stdout.close()
 
     def _ask(self, command: dict, what: str) -> dict:

@@ -99,7 +99,8 @@ class BlockOut(Schema):
 class PageOut(Schema):
     page = fields.Integer(required=True, metadata={"description": "Page number in the upload, from 1"})
     text = fields.String(required=True)
-    width = fields.Integer(required=True, metadata={"description": "Pixels of the page as read (PDF: rendered at pdf_dpi)"})
+    width = fields.Integer(required=True, metadata={
+        "description": "Pixels of the page as read (PDF: rendered at pdf_dpi; at most max_page_side on the long side)"})
     height = fields.Integer(required=True)
     finish_reason = fields.String(required=True)
     blocks = fields.List(fields.Nested(BlockOut), required=True)

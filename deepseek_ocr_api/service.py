@@ -64,9 +64,21 @@ def run_ocr(data: bytes, fields: dict) -> dict:
         progress.pages_total = len(document.numbers)
         decoded = time.monotonic()
         with closing(document):
-            read_pages(document, runtime, task, fields, stem, progress, read, outputs)
+            for number in document.numbers:
+                page_started = time.monotonic()
+                image = document.render(number)
+                output = runtime.run(image, task, fields.get("mode"))
+                outputs.append(output)
+                read.append({"page": number, "text": output.text, "width": image.width, "height": image.height,
+                             "finish_reason": output.finish_reason, "blocks": output.blocks,
+                             "image_file": save_page_picture(image, output.blocks, stem, number)
+                             if fields.get("return_image") else None,
+                             "ocr_ms": round((time.monotonic() - page_started) * 1000, 1)})
+                progress.pages_done += 1
+                if len(document.numbers) > 1:
+                    log.info("Read page %d (%d of %d) of a %s in %.1f s", number, progress.pages_done,
+                             len(document.numbers), document.kind, time.monotonic() - page_started)
     finished = time.monotonic()
-
 
     output_format = fields.get("output_format") or outputs[0].output_format
     finish_reason = next((o.finish_reason for o in outputs if o.finish_reason != "complete"), "complete")
@@ -101,25 +113,6 @@ def run_ocr(data: bytes, fields: dict) -> dict:
     if fields.get("save_to_file", True):
         save_result(body, stem)
     return body
-
-
-def read_pages(document, runtime, task: Task, fields: dict, stem: str, progress, read: list[dict],
-               outputs: list) -> None:
-    """Read the document's pages in order, appending each page's entry to `read` and its output to `outputs`."""
-    for number in document.numbers:
-        page_started = time.monotonic()
-        image = document.render(number)
-        output = runtime.run(image, task, fields.get("mode"))
-        outputs.append(output)
-        read.append({"page": number, "text": output.text, "width": image.width, "height": image.height,
-                     "finish_reason": output.finish_reason, "blocks": output.blocks,
-                     "image_file": save_page_picture(image, output.blocks, stem, number)
-                     if fields.get("return_image") else None,
-                     "ocr_ms": round((time.monotonic() - page_started) * 1000, 1)})
-        progress.pages_done += 1
-        if len(document.numbers) > 1:
-            log.info("Read page %d (%d of %d) of a %s in %.1f s", number, progress.pages_done,
-                     len(document.numbers), document.kind, time.monotonic() - page_started)
 
 
 def save_result(body: dict, stem: str) -> None:

@@ -168,6 +168,7 @@ def test_health_counts_the_pages_of_a_document_being_read(client):
 def test_info_page_states_the_document_limits(client):
     limits = client.get("/").get_json()["limits"]
     assert limits["max_pages"] == 50 and limits["pdf_dpi"] == 144
+    assert limits["max_page_side"] == 4000 and limits["max_aspect"] == 50
 
 
 def test_output_format_json_saves_the_whole_response(client):

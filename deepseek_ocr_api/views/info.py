@@ -45,6 +45,8 @@ def api_information():
         "limits": {
             "max_upload_mb": config["MAX_UPLOAD_MB"],
             "max_image_pixels": config["MAX_IMAGE_PIXELS"],
+            "max_page_side": config["MAX_PAGE_SIDE"],
+            "max_aspect": config["MAX_ASPECT"],
             "max_pages": config["MAX_PAGES"],
             "pdf_dpi": config["PDF_DPI"],
         },
