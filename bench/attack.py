@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,8 +20,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.attacks import CORPUS, Attack  # noqa: E402
-from tests.test_hostile import SlowClient  # noqa: E402
+from tests.attacks import CORPUS, SlowClients  # noqa: E402
 
 
 def worker_pid(port: int) -> int | None:
@@ -47,33 +45,11 @@ def peak_mb(pid: int | None) -> float | None:
         return None
 
 
-def send(url: str, attack: Attack, headers: dict) -> requests.Response:
-    data = attack.build()
-    if attack.endpoint == "/ocr":
-        return requests.post(url + "/ocr", files={"image": ("upload", data)}, data=attack.fields, headers=headers,
-                             timeout=300)
-    body = (data[i:i + 65536] for i in range(0, len(data), 65536)) if attack.chunked else data
-    return requests.post(url + attack.endpoint, data=body, headers={**headers, "Content-Type": "application/json"},
-                         timeout=300)
-
-
-def slow_clients(url: str, headers_slow: int, body_slow: int, seconds: float) -> float:
-    """Open the slow clients, trickle a byte from each every 0.5 s, and return the slowest /health meanwhile."""
-    clients = [SlowClient(url, in_body=False) for _ in range(headers_slow)]
-    clients += [SlowClient(url, in_body=True) for _ in range(body_slow)]
-    stop = threading.Event()
-
-    def trickle():
-        while not stop.is_set():
-            for client in clients:
-                client.trickle()
-            stop.wait(0.5)
-
-    trickler = threading.Thread(target=trickle)
-    trickler.start()
+def slowest_health(url: str, headers_slow: int, body_slow: int, seconds: float) -> float:
+    """The slowest /health answer while the slow clients trickle (inf if one failed)."""
     slowest = 0.0
-    deadline = time.monotonic() + seconds
-    try:
+    with SlowClients(url, headers_slow, body_slow):
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             started = time.monotonic()
             try:
@@ -82,11 +58,6 @@ def slow_clients(url: str, headers_slow: int, body_slow: int, seconds: float) ->
             except requests.RequestException:
                 slowest = float("inf")
             time.sleep(0.2)
-    finally:
-        stop.set()
-        trickler.join()
-        for client in clients:
-            client.close()
     return slowest
 
 
@@ -107,7 +78,7 @@ def main() -> int:
     for attack in CORPUS:
         started = time.monotonic()
         try:
-            status = str(send(url, attack, headers).status_code)
+            status = str(attack.send(url, headers).status_code)
         except requests.RequestException as exc:
             status = type(exc).__name__
         elapsed = time.monotonic() - started
@@ -122,7 +93,7 @@ def main() -> int:
     headers_slow, body_slow = (int(n) for n in args.slow.split(","))
     slowest = None
     if headers_slow or body_slow:
-        slowest = slow_clients(url, headers_slow, body_slow, args.slow_seconds)
+        slowest = slowest_health(url, headers_slow, body_slow, args.slow_seconds)
         print(f"/health beside {headers_slow} slow-header and {body_slow} slow-body clients: slowest {slowest:.3f} s")
     highest = max(highest, peak_mb(worker_pid(port)) or 0.0)
     print(f"SUMMARY inputs={len(CORPUS)} 5xx={server_errors} worker_deaths={deaths} peak_rss_mb={round(highest)}"

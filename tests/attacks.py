@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import struct
+import threading
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
+import requests
 from PIL import Image
 
 
@@ -25,6 +28,16 @@ class Attack:
     fields: dict = field(default_factory=dict)
     expected: tuple[int, ...] = (400,)
     chunked: bool = False  # send the body with Transfer-Encoding: chunked, no Content-Length
+
+    def send(self, url: str, headers: dict | None = None) -> requests.Response:
+        """Make the input and send it to the server at `url`."""
+        data, headers = self.build(), headers or {}
+        if self.endpoint == "/ocr":
+            return requests.post(url + "/ocr", files={"image": ("upload", data)}, data=self.fields, headers=headers,
+                                 timeout=300)
+        body = (data[i:i + 65536] for i in range(0, len(data), 65536)) if self.chunked else data
+        return requests.post(url + self.endpoint, data=body, headers={**headers, "Content-Type": "application/json"},
+                             timeout=300)
 
 
 def png(image: Image.Image) -> bytes:
@@ -162,6 +175,56 @@ def deep_json(levels: int = 10_000) -> bytes:
 
 def oversized_json(megabytes: int) -> bytes:
     return json.dumps({"image_base64": "A" * (megabytes * 2**20)}).encode()
+
+
+class SlowClient:
+    """A connection that sends its request a byte at a time, in the headers or in the body."""
+
+    def __init__(self, url: str, in_body: bool):
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        body = b'{"image_base64": "' + b"A" * 1000 + b'"}'
+        head = (b"POST /ocr-base64 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+        self.pending = head + body
+        if in_body:  # the headers whole, then the body a byte at a time
+            self.sock.sendall(head)
+            self.pending = body
+        self.closed_by_server = False
+
+    def trickle(self) -> None:
+        try:
+            self.sock.sendall(self.pending[:1])
+            self.pending = self.pending[1:]
+        except OSError:
+            self.closed_by_server = True
+
+
+class SlowClients:
+    """`headers` slow-header and `bodies` slow-body connections, each sending a byte every half second until
+    the `with` block ends."""
+
+    def __init__(self, url: str, headers: int, bodies: int):
+        self.clients = [SlowClient(url, in_body=False) for _ in range(headers)]
+        self.clients += [SlowClient(url, in_body=True) for _ in range(bodies)]
+        self._stop = threading.Event()
+        self._trickler = threading.Thread(target=self._trickle)
+
+    def _trickle(self) -> None:
+        while not self._stop.is_set():
+            for client in self.clients:
+                client.trickle()
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> "SlowClients":
+        self._trickler.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._trickler.join()
+        for client in self.clients:
+            client.sock.close()
 
 
 CORPUS = (

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.attacks import CORPUS, Attack, pdf_form_bomb
+from tests.attacks import CORPUS, SlowClients, pdf_form_bomb
 from tests.conftest import memory_mb, png_bytes, start_gunicorn, worker_pid
 from tests.pages import character_error_rate, normalise, prose_page, receipt_page, two_column_page
 
@@ -27,17 +27,10 @@ def hardened(tmp_path_factory):
                               OCR_CLIENT_IDLE_TIMEOUT="3", OCR_CLIENT_READ_TIMEOUT="6")
 
 
-def send(url: str, attack: Attack, data: bytes) -> requests.Response:
-    if attack.endpoint == "/ocr":
-        return requests.post(url + "/ocr", files={"image": ("upload", data)}, data=attack.fields, timeout=120)
-    body = (data[i:i + 65536] for i in range(0, len(data), 65536)) if attack.chunked else data
-    return requests.post(url + attack.endpoint, data=body, headers={"Content-Type": "application/json"}, timeout=120)
-
-
 @pytest.mark.parametrize("attack", CORPUS, ids=[attack.name for attack in CORPUS])
 def test_a_hostile_input_costs_its_own_request_only(hardened, attack):
     worker = worker_pid(hardened["process"].pid)
-    response = send(hardened["url"], attack, attack.build())
+    response = attack.send(hardened["url"])
     assert response.status_code in attack.expected, response.text[:500]
     if response.status_code >= 400:
         detail = response.json()["detail"]
@@ -72,46 +65,8 @@ def test_a_pdf_bomb_does_not_hold_up_an_honest_pdf(hardened):
     assert beside_the_bomb < 2.5 * alone + 1, f"{beside_the_bomb:.1f} s beside the bomb, {alone:.1f} s alone"
 
 
-class SlowClient:
-    """A connection that sends its request a byte at a time, in the headers or in the body."""
-
-    def __init__(self, url: str, in_body: bool):
-        host, port = url.removeprefix("http://").split(":")
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        body = b'{"image_base64": "' + b"A" * 1000 + b'"}'
-        head = (b"POST /ocr-base64 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % len(body))
-        self.pending = head + body
-        if in_body:  # the headers whole, then the body a byte at a time
-            self.sock.sendall(head)
-            self.pending = body
-        self.closed_by_server = False
-
-    def trickle(self) -> None:
-        try:
-            self.sock.sendall(self.pending[:1])
-            self.pending = self.pending[1:]
-        except OSError:
-            self.closed_by_server = True
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def test_slow_clients_cannot_starve_health_or_an_ocr(hardened):
-    clients = [SlowClient(hardened["url"], in_body=False) for _ in range(40)]
-    clients += [SlowClient(hardened["url"], in_body=True) for _ in range(20)]
-    stop = threading.Event()
-
-    def trickle():
-        while not stop.is_set():
-            for client in clients:
-                client.trickle()
-            stop.wait(0.5)
-
-    trickler = threading.Thread(target=trickle)
-    trickler.start()
-    try:
+    with SlowClients(hardened["url"], headers=40, bodies=20) as slow:
         time.sleep(1)  # every slow client now holds a request thread
         slowest = 0.0
         for _ in range(10):
@@ -127,12 +82,7 @@ def test_slow_clients_cannot_starve_health_or_an_ocr(hardened):
         assert slowest < 1.0, f"/health took {slowest:.2f} s with 60 slow clients connected"
         # OCR_CLIENT_READ_TIMEOUT=6: by then every slow client has been dropped, not served forever.
         time.sleep(7)
-        assert all(client.closed_by_server for client in clients)
-    finally:
-        stop.set()
-        trickler.join()
-        for client in clients:
-            client.close()
+        assert all(client.closed_by_server for client in slow.clients)
 
 
 def test_a_client_that_goes_quiet_mid_request_is_dropped(hardened):
