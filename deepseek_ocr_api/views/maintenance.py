@@ -31,7 +31,7 @@ def cleanup_memory():
     before = resident_memory_mb()
     gpu_before = runtime.engine.gpu_memory()
     collected = gc.collect()
-    runtime.engine.release_memory()
+    runtime.release_memory()
     trim_heap()
     reloading = runtime.retry_load()
     after = resident_memory_mb()
