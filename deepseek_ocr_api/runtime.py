@@ -107,8 +107,8 @@ class OcrRuntime:
             raise OutOfProcessMemory("The OCR process ran out of memory") from exc
 
     def release_memory(self) -> bool:
-        """Have the engine give back caches and arenas, unless a page is being read (it gives them back when it
-        ends); whether it was done."""
+        """Have the engine give back caches and arenas, unless a page is being read (then the last request to
+        finish does it); whether it was done."""
         if not self._inference.acquire(blocking=False):
             return False
         try:
@@ -135,6 +135,11 @@ class OcrRuntime:
         finally:
             with self._counter:
                 self.documents.remove(progress)
+                idle = not self.documents
+            if idle:
+                # Memory goes back when the server falls idle, not after every page: memory the OS took back
+                # must be faulted in again, which cost busy servers 10-20% per page.
+                self.release_memory()
 
     def _require_ready(self) -> None:
         if self.state == LOADING:

@@ -163,10 +163,7 @@ class EmbeddedEngine(Engine):
         trim_heap()
 
     def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
-        try:
-            lines = self.read_lines(image)
-        finally:
-            self.release_memory()
+        lines = self.read_lines(image)
         layout = paragraphs(lines)
         details = {"lines": len(lines), "paragraphs": len(layout)}
         if task.name == "markdown":
