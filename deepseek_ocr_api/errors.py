@@ -108,11 +108,6 @@ class IncompleteRequest(ApiError):
                    "Upload a smaller file on a slow connection / 网络较慢时请上传较小的文件")
 
 
-class ClientTooSlow(ConnectionResetError):
-    """A client sent its request (or read its response) too slowly: the server drops the connection, as gunicorn
-    drops one the client reset."""
-
-
 def _http_error(exc: HTTPException) -> ApiError:
     """Werkzeug's errors (unknown route, wrong method, body too large) in the contract's shape."""
     if exc.code == 404:

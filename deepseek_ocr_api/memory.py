@@ -1,8 +1,9 @@
-"""This process's memory: resident and peak sizes as Linux reports them, and giving freed heap back to the OS."""
+"""This process's memory: its resident size as Linux reports it, and giving freed heap back to the OS."""
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import resource
 
 
@@ -16,10 +17,15 @@ def resident_memory_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, looked up once (find_library runs ldconfig); None elsewhere."""
+    name = ctypes.util.find_library("c")
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+
+
 def trim_heap() -> None:
     """Hand freed heap pages back to the OS (glibc keeps them otherwise)."""
-    name = ctypes.util.find_library("c")
-    if name:
-        libc = ctypes.CDLL(name)
-        if hasattr(libc, "malloc_trim"):
-            libc.malloc_trim(0)
+    malloc_trim = _malloc_trim()
+    if malloc_trim is not None:
+        malloc_trim(0)

@@ -84,7 +84,7 @@ class PdfRenderer:
         answer = self._ask({"render": number, "scale": scale}, f"render page {number}")
         width, height = answer["width"], answer["height"]
         pixels = self._read(width * height * 3, time.monotonic() + self.limits.timeout, f"render page {number}")
-        return Image.frombytes("RGB", (width, height), bytes(pixels))
+        return Image.frombytes("RGB", (width, height), pixels)
 
     def close(self) -> None:
         """Let the child exit (its stdin closes); kill it if it does not."""

@@ -106,14 +106,13 @@ class OcrRuntime:
             gc.collect()
             raise OutOfProcessMemory("The OCR process ran out of memory") from exc
 
-    def release_memory(self) -> bool:
+    def release_memory(self) -> None:
         """Have the engine give back caches and arenas, unless a page is being read (then the last request to
-        finish does it); whether it was done."""
+        finish does it)."""
         if not self._inference.acquire(blocking=False):
-            return False
+            return
         try:
             self.engine.release_memory()
-            return True
         finally:
             self._inference.release()
 

@@ -17,7 +17,11 @@ import time
 from gunicorn.workers.gthread import ThreadWorker
 
 from deepseek_ocr_api.config import environment_setting
-from deepseek_ocr_api.errors import ClientTooSlow
+
+
+class ClientTooSlow(ConnectionResetError):
+    """A client sent its request (or read its response) too slowly: the server drops the connection, as gunicorn
+    drops one the client reset."""
 
 
 class ClientSocket(socket.socket):

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import base64
 import io
-import struct
 import threading
-import zlib
 
 import pytest
 from PIL import Image
 
 from deepseek_ocr_api import create_app
+from tests.attacks import png_claiming
 from tests.conftest import ScriptedEngine, make_app, png_bytes
 from tests.pages import character_error_rate, normalise, prose_page, receipt_page
 
@@ -63,14 +62,6 @@ def test_image_over_the_pixel_limit_is_400_before_decoding(tmp_path, embedded_en
     client = make_app(tmp_path, embedded_engine, MAX_IMAGE_PIXELS=10_000).test_client()
     detail = assert_contract_error(post_image(client, png_bytes(Image.new("L", (200, 200), 255))), 400)
     assert "over the limit of 10000" in detail["message"]
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims `width` x `height` pixels: a decompression bomb's calling card."""
-    data = bytearray(png_bytes(Image.new("L", (1, 1), 255)))
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
 
 
 @pytest.mark.parametrize("width, height", [(8000, 8000), (30000, 30000)])
