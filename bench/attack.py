@@ -6,21 +6,18 @@ run it on the server's machine). It ends with one summary line: inputs tried, 5x
 peak RSS of any worker the run saw.
 
     make run &                                   # or any running server
-    .venv/bin/python bench/attack.py [--url http://127.0.0.1:8031] [--key KEY] [--slow 40,20]
+    .venv/bin/python -m bench.attack [--url http://127.0.0.1:8031] [--key KEY] [--slow 40,20]
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.attacks import CORPUS, SlowClients  # noqa: E402
+from tests.attacks import CORPUS, SlowClients
 
 
 def worker_pid(port: int) -> int | None:

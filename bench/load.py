@@ -6,7 +6,7 @@ overwritten. 503 answers are the server refusing work beyond OCR_QUEUE_DEPTH (wi
 from errors.
 
     make run &                                   # or any running server
-    .venv/bin/python bench/load.py --clients 50 --seconds 60 [--url http://localhost:8031] [--key KEY]
+    .venv/bin/python -m bench.load --clients 50 --seconds 60 [--url http://localhost:8031] [--key KEY]
 """
 from __future__ import annotations
 
@@ -18,13 +18,10 @@ import random
 import sys
 import threading
 import time
-from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.pages import prose_page, receipt_page  # noqa: E402
+from tests.pages import prose_page, receipt_page
 
 
 def png(image) -> bytes:

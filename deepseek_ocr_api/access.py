@@ -11,10 +11,13 @@ import uuid
 from flask import Flask, current_app, g, request
 
 from deepseek_ocr_api.errors import Unauthorized
+from deepseek_ocr_api.runtime import current_runtime
+from deepseek_ocr_api.settings import current_settings
 
 log = logging.getLogger("deepseek_ocr_api.requests")
 
 OPEN_PATHS = ("/health",)
+QUIET_PATHS = ("/health",)  # polled every few seconds by load balancers: logged at DEBUG
 DOCS_PATHS = ("/docs", "/redoc", "/apispec.json", "/flasgger_static", "/static/redoc/")
 CORS_REQUEST_HEADERS = "Content-Type, X-API-Key, Authorization, X-Request-ID"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -24,10 +27,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-
-
-def configured_keys(app: Flask) -> list[bytes]:
-    return [key.strip().encode() for key in str(app.config["API_KEY"] or "").split(",") if key.strip()]
 
 
 def presented_key() -> bytes | None:
@@ -40,7 +39,7 @@ def presented_key() -> bytes | None:
 
 def is_authorised() -> bool:
     """Whether this request carries one of the keys; compared in constant time against every key."""
-    keys = current_app.extensions["api_keys"]
+    keys = current_app.extensions["api_keys"]  # bytes, for compare_digest
     if not keys:
         return True
     presented = presented_key()
@@ -53,7 +52,7 @@ def is_authorised() -> bool:
 
 
 def public_path(path: str) -> bool:
-    return path in OPEN_PATHS or (bool(current_app.config["DOCS_PUBLIC"]) and path.startswith(DOCS_PATHS))
+    return path in OPEN_PATHS or (current_settings().docs_public and path.startswith(DOCS_PATHS))
 
 
 def loggable(text: str) -> str:
@@ -61,9 +60,9 @@ def loggable(text: str) -> str:
     return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
 
 
-def init_access(app: Flask) -> None:
+def init_access(app: Flask, settings) -> None:
     """Register the hooks every request passes through."""
-    app.extensions["api_keys"] = configured_keys(app)
+    app.extensions["api_keys"] = [key.encode() for key in settings.api_key]
 
     @app.before_request
     def start_request():
@@ -75,8 +74,7 @@ def init_access(app: Flask) -> None:
             reason = "No API key was sent" if presented_key() is None else "The API key is not valid"
             raise Unauthorized(f"{reason}; this server requires one (OCR_API_KEY)")
 
-    allowed_origins = {origin.strip().rstrip("/") for origin in str(app.config["CORS_ORIGINS"] or "").split(",")
-                       if origin.strip()}
+    allowed_origins = {origin.rstrip("/") for origin in settings.cors_origins}
 
     @app.after_request
     def finish_request(response):
@@ -93,8 +91,10 @@ def init_access(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-ID"] = request_id
-            engine = current_app.extensions["ocr"].engine.name
-            # Never the image or the text: path, status, time and engine only.
-            log.info("%s %s %s %d %.0f ms engine=%s", request_id, loggable(request.method), loggable(request.path),
-                     response.status_code, (time.monotonic() - g.started) * 1000, engine)
+            # Never the image or the text: path, status, time, engine, and for an error its title.
+            level = logging.DEBUG if request.path in QUIET_PATHS and response.status_code < 400 else logging.INFO
+            error = g.get("error_title")
+            log.log(level, "%s %s %s %d %.0f ms engine=%s%s", request_id, loggable(request.method),
+                    loggable(request.path), response.status_code, (time.monotonic() - g.started) * 1000,
+                    current_runtime().engine_name, f' error="{error}"' if error else "")
         return response

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
@@ -125,6 +125,7 @@ def _http_error(exc: HTTPException) -> ApiError:
 
 
 def _respond(error: ApiError):
+    g.error_title = error.error.partition(" / ")[0]  # for the request's log line: why, never the client's data
     response = jsonify(error.body())
     response.status_code = error.status_code
     response.headers.update(error.headers)

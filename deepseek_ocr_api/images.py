@@ -8,9 +8,9 @@ import io
 import logging
 import re
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -44,8 +44,8 @@ class PageLimits:
     max_aspect: float  # OCR_MAX_ASPECT: a long side more than this many times the short one is a 400
 
     @classmethod
-    def from_config(cls, config) -> "PageLimits":
-        return cls(int(config["MAX_IMAGE_PIXELS"]), int(config["MAX_PAGE_SIDE"]), float(config["MAX_ASPECT"]))
+    def from_settings(cls, settings) -> PageLimits:
+        return cls(settings.max_image_pixels, settings.max_page_side, settings.max_aspect)
 
     def check(self, width: int, height: int, what: str = "The image") -> None:
         """InvalidImage (400) for a page with no area, too thin a strip, or too many pixels."""

@@ -12,6 +12,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from flask import Flask, current_app
+
 from deepseek_ocr_api.errors import ResultNotFound
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,19 @@ class ResultStore:
         for path in doomed:
             path.unlink(missing_ok=True)
         return len(doomed)
+
+
+def init_results(app: Flask, settings) -> None:
+    """The result store in `app.extensions["results"]`, and a janitor when retention limits are set."""
+    app.extensions["results"] = store = ResultStore(settings.results_dir)
+    if settings.results_max_age > 0 or settings.results_max_files > 0:
+        app.extensions["results_janitor"] = ResultsJanitor(store, settings.results_max_age,
+                                                           settings.results_max_files, settings.results_sweep_seconds)
+
+
+def current_results() -> ResultStore:
+    """The result store of the app serving this request."""
+    return current_app.extensions["results"]
 
 
 class ResultsJanitor:

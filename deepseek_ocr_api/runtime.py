@@ -1,4 +1,5 @@
-"""The engine's life in the worker: loaded in the background, one inference at a time, state for /health."""
+"""The one door to the engine: loaded in the background, one inference at a time, its queue, memory and state.
+Views, and later the job queue and other protocols, talk to the engine only through `current_runtime()`."""
 from __future__ import annotations
 
 import gc
@@ -6,16 +7,17 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from flask import Flask, current_app
 from PIL import Image
 
 from deepseek_ocr_api.engines import Engine, OcrOutput, build_engine
-from deepseek_ocr_api.config import Defaults
-from deepseek_ocr_api.errors import ModelNotReady, OutOfProcessMemory, ServerBusy
+from deepseek_ocr_api.errors import ModelNotReady, OutOfMemory, OutOfProcessMemory, ServerBusy
+from deepseek_ocr_api.memory import resident_memory_mb, trim_heap
 from deepseek_ocr_api.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -31,31 +33,56 @@ class DocumentProgress:
     pages_done: int = 0
 
 
-class OcrRuntime:
-    """Flask extension owning the engine; stored in `app.extensions["ocr"]`."""
+@dataclass(frozen=True)
+class CleanupReport:
+    """What a cleanup freed: the process's resident memory and the GPU figures, before and after."""
 
-    def __init__(self, app: Flask | None = None, engine: Engine | None = None):
+    process_mb_before: float
+    process_mb_after: float
+    gpu_before: dict[str, str | None]
+    gpu_after: dict[str, str | None]
+    objects_collected: int
+    reloading: bool  # a failed engine load was started again
+
+
+def out_of_memory_error(memory: str, image: Image.Image, mode: str) -> OutOfMemory:
+    """The one translation of an engine's out-of-memory failure into the 507 a client sees."""
+    where = f"reading a {image.width}x{image.height} image at mode {mode!r}"
+    if memory == "RAM":
+        return OutOfProcessMemory(f"The OCR process ran out of memory (RAM) {where}")
+    return OutOfMemory(
+        f"The OCR process exceeded available {memory} memory {where}",
+        ["Reduce image size / 减小图片尺寸",
+         "Use a smaller resolution mode (mode=base or small) / 使用更小的分辨率模式",
+         "Close all other GPU applications / 关闭其他 GPU 应用程序",
+         "Set OCR_QUANTIZATION=8bit or 4bit / 启用 8bit 或 4bit 量化",
+         "Restart the API server / 重启 API 服务器"],
+    )
+
+
+class OcrRuntime:
+    """Flask extension owning the engine; stored in `app.extensions["ocr"]`, reached through `current_runtime()`."""
+
+    def __init__(self, engine: Engine | None = None):
         self.engine = engine
         self.selection = "given by the application" if engine is not None else None
         self.state = LOADING
         self.error: str | None = None
         self.load_seconds: float | None = None
         self.documents: list[DocumentProgress] = []  # requests being read or waiting, with their pages done
-        self.queue_depth = Defaults.QUEUE_DEPTH
+        self.queue_depth = 0
         self.page_seconds = 2.0  # moving average of one page, for Retry-After when the queue is full
         self._inference = threading.Lock()
         self._counter = threading.Lock()
         self._settled = threading.Event()
-        if app is not None:
-            self.init_app(app)
 
-    def init_app(self, app: Flask) -> None:
-        self.queue_depth = int(app.config["QUEUE_DEPTH"])
-        if int(app.config["THREADS"]) <= self.queue_depth + 1:
+    def init_app(self, app: Flask, settings) -> None:
+        self.queue_depth = settings.queue_depth
+        if settings.threads <= self.queue_depth + 1:
             log.warning("OCR_THREADS=%s is not above OCR_QUEUE_DEPTH + 1 = %d: with the OCR queue full, /health "
-                        "and downloads wait for a free thread", app.config["THREADS"], self.queue_depth + 1)
+                        "and downloads wait for a free thread", settings.threads, self.queue_depth + 1)
         if self.engine is None:
-            self.engine, self.selection = build_engine(app.config)
+            self.engine, self.selection = build_engine(settings)
         app.extensions["ocr"] = self
         threading.Thread(target=self._load, name="engine-loader", daemon=True).start()
 
@@ -81,6 +108,7 @@ class OcrRuntime:
                 return False
             self.state, self.error = LOADING, None
             self._settled.clear()
+        self.engine.unload()  # whatever the failed load left half-built
         log.info("Retrying the %s engine's load", self.engine.name)
         threading.Thread(target=self._load, name="engine-loader", daemon=True).start()
         return True
@@ -89,11 +117,25 @@ class OcrRuntime:
         """Block until loading has finished, one way or the other."""
         return self._settled.wait(timeout)
 
-    def run(self, image: Image.Image, task: Task, mode: str | None = None) -> OcrOutput:
-        """Read one image; raises ModelNotReady before the engine is loaded and OutOfMemory when memory runs out."""
+    @property
+    def ready(self) -> bool:
+        return self.state == READY
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
+
+    def check_request(self, task: Task, mode: str | None) -> str:
+        """Before any upload is decoded: ModelNotReady (503) until loaded, a 400 for a task or mode this engine
+        lacks; the resolution mode the pages will be read at."""
         self._require_ready()
         self.engine.check_task(task)
-        mode = self.engine.resolve_mode(mode)
+        return self.engine.resolve_mode(mode)
+
+    def run(self, image: Image.Image, task: Task, mode: str | None = None) -> OcrOutput:
+        """Read one image; raises ModelNotReady before the engine is loaded and OutOfMemory (507) when the
+        engine's memory runs out."""
+        mode = self.check_request(task, mode)
         try:
             with self._inference:
                 self._require_ready()
@@ -101,10 +143,24 @@ class OcrRuntime:
                 output = self.engine.infer(image, task, mode)
                 self.page_seconds = 0.8 * self.page_seconds + 0.2 * (time.monotonic() - started)
                 return output
-        except MemoryError as exc:
-            self.engine.release_memory()
-            gc.collect()
-            raise OutOfProcessMemory("The OCR process ran out of memory") from exc
+        except Exception as exc:  # MemoryError is an Exception too
+            memory = self.engine.out_of_memory(exc)
+            if memory is None:
+                raise
+            log.warning("Out of %s memory reading a %dx%d image at mode %s", memory, image.width, image.height, mode)
+        # Outside the except block, so the traceback holding the failed step's tensors is gone before freeing.
+        self.engine.release_memory()
+        gc.collect()
+        raise out_of_memory_error(memory, image, mode)
+
+    def cleanup(self) -> CleanupReport:
+        """Collect garbage, give back engine caches and freed heap, and retry a failed load."""
+        before, gpu_before = resident_memory_mb(), self.engine.gpu_memory()
+        collected = gc.collect()
+        self.release_memory()
+        trim_heap()
+        reloading = self.retry_load()
+        return CleanupReport(before, resident_memory_mb(), gpu_before, self.engine.gpu_memory(), collected, reloading)
 
     def release_memory(self) -> None:
         """Have the engine give back caches and arenas, unless a page is being read (then the last request to
@@ -117,7 +173,7 @@ class OcrRuntime:
             self._inference.release()
 
     @contextmanager
-    def document(self) -> Iterator["DocumentProgress"]:
+    def document(self) -> Iterator[DocumentProgress]:
         """A place in the queue for one request, from before its upload is decoded until it is read; its pages
         are tracked for /health. ServerBusy (503) when the queue is full."""
         progress = DocumentProgress()
@@ -149,6 +205,14 @@ class OcrRuntime:
                 f"The {self.engine.name} engine failed to load: {self.error}",
                 ["Check the server log / 查看服务器日志", "Fix the configuration and restart / 修正配置后重启"],
             )
+
+    def gpu_memory(self) -> dict[str, str | None]:
+        """The guide's GPU memory figures; all None without a GPU."""
+        return self.engine.gpu_memory()
+
+    def health(self) -> dict[str, Any]:
+        """Load state, as /health reports it beside `describe()`."""
+        return {"model_loaded": self.ready, "tokenizer_loaded": self.engine.tokenizer_loaded}
 
     def describe(self) -> dict[str, Any]:
         """Engine, model, device, mode and load state, as / and /health report them."""

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from deepseek_ocr_api.tasks import DEFAULT_PROMPT, TASK_PRESETS
+from deepseek_ocr_api.tasks import TASK_PRESETS
 
 MAX_PROMPT_CHARS = 4000
 
+# Request fields carry no `example`: Swagger UI's "Try it out" pre-fills examples, so a client trying it would send
+# them (a mode its engine lacks, a prompt whose newline breaks the curl Swagger shows). The server's defaults apply.
 PROMPT = dict(
     load_default=None,
     validate=validate.Length(max=MAX_PROMPT_CHARS),
-    metadata={"description": "OCR prompt; overrides `task`. `<image>\\nFree OCR.` (the default) gives plain text, "
-                             "`<image>\\nConvert document to markdown` gives markdown. A typed `\\n` means a newline.",
-              "example": DEFAULT_PROMPT},
+    metadata={"description": "OCR prompt; overrides `task`. Leave it empty for the default, `<image>\\nFree OCR.` "
+                             "(plain text); `<image>\\nConvert document to markdown` gives markdown. A typed "
+                             "`\\n` means a newline."},
 )
 MODE = dict(
     load_default=None,
@@ -21,21 +23,19 @@ MODE = dict(
                              "`small` (768 global view, 145 vision tokens), `base` (1024 global view, 257), "
                              "`gundam` (1024 global view + 2-6 tiles of 768, 545-1121). DeepSeek-OCR v1: `tiny`, "
                              "`small`, `base`, `large`, `gundam`. The embedded engine: `native`. "
-                             "GET / lists the modes of the engine that is running.",
-              "example": "gundam"},
+                             "GET / lists the modes of the engine that is running."},
 )
 TASK = dict(
     load_default=None,
     validate=validate.OneOf(list(TASK_PRESETS)),
     metadata={"description": "A preset instead of a prompt: free_ocr (the default), markdown, figure, describe, "
-                             "locate (with `ref`). The embedded engine does free_ocr and markdown.",
-              "example": "markdown"},
+                             "locate (with `ref`). The embedded engine does free_ocr and markdown."},
 )
 PAGES = dict(
     load_default=None,
     validate=validate.Length(max=200),
     metadata={"description": "Pages of a PDF or multi-page TIFF to read: numbers and ranges, e.g. `1-3,7`; "
-                             "omit for all (up to OCR_MAX_PAGES)", "example": "1-3,7"},
+                             "omit for all (up to OCR_MAX_PAGES)"},
 )
 SAVE_TO_FILE = dict(
     load_default=True,
@@ -54,16 +54,24 @@ class OcrFormIn(Schema):
     save_to_file = fields.Boolean(**SAVE_TO_FILE)
     task = fields.String(**TASK)
     ref = fields.String(load_default=None, validate=validate.Length(max=500),
-                        metadata={"description": "task=locate: the text to find on the page", "example": "the total"})
+                        metadata={"description": "task=locate: the text to find on the page"})
     mode = fields.String(**MODE)
     pages = fields.String(**PAGES)
     output_format = fields.String(
         load_default=None, validate=validate.OneOf(["text", "markdown", "json"]),
         metadata={"description": "text, markdown or json (the saved file is the whole response). Default: what the "
-                                 "task gives; markdown alone also selects task=markdown", "example": "markdown"})
+                                 "task gives; markdown alone also selects task=markdown"})
     return_image = fields.Boolean(
         load_default=False,
         metadata={"description": "Also save a PNG of each page with the found blocks drawn; `pages[].image_file` names it"})
+
+
+class OcrUploadIn(OcrFormIn):
+    """Multipart body of POST /ocr: the file and the form fields (for the docs; the view reads the file itself)."""
+
+    image = fields.Raw(required=True, metadata={
+        "type": "string", "format": "binary",
+        "description": "PNG, JPEG, TIFF (multi-page too), BMP, WebP, GIF or PDF"})
 
 
 class OcrBase64In(OcrFormIn):
@@ -71,8 +79,7 @@ class OcrBase64In(OcrFormIn):
 
     image_base64 = fields.String(
         required=True,
-        metadata={"description": "The image as base64, with or without a `data:image/...;base64,` prefix",
-                  "example": "data:image/png;base64,iVBORw0KGgo..."},
+        metadata={"description": "The image as base64, with or without a `data:image/...;base64,` prefix"},
     )
 
 
@@ -137,6 +144,8 @@ class OcrOut(Schema):
     tokens = fields.Nested(TokensOut, required=True)
     document_type = fields.String(required=True, metadata={"description": "image, pdf or tiff"})
     page_count = fields.Integer(required=True, metadata={"description": "Pages in the upload (1 for an image)"})
+    pages_read = fields.Integer(required=True, metadata={"description": "Pages read: those `pages` asked for, "
+                                                                        "else all"})
     image_width = fields.Integer(required=True)
     image_height = fields.Integer(required=True)
     pages = fields.List(fields.Nested(PageOut), required=True,

@@ -1,20 +1,22 @@
-"""One OCR job: decode the upload, run it through the engine, save the result file."""
+"""One OCR request: decode the upload, read its pages through the runtime, save the result files. It returns a
+typed `DocumentResult`; the views and schemas alone turn it into JSON."""
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
 
-from flask import current_app
 from PIL import ImageDraw
 
 from deepseek_ocr_api.documents import read_document
 from deepseek_ocr_api.images import PageLimits
 from deepseek_ocr_api.pdf_renderer import RenderLimits
-from deepseek_ocr_api.results import ResultStore
+from deepseek_ocr_api.results import ResultStore, current_results
 from deepseek_ocr_api.runtime import current_runtime
-from deepseek_ocr_api.schemas import OcrOut
+from deepseek_ocr_api.settings import current_settings
 from deepseek_ocr_api.tasks import Task, parse_prompt, preset_task
 
 log = logging.getLogger(__name__)
@@ -31,102 +33,157 @@ CUT = {
     "max_new_tokens": ("OCR stopped early: the text reached OCR_MAX_NEW_TOKENS and may be incomplete / "
                        "OCR 提前停止：输出达到 OCR_MAX_NEW_TOKENS 上限，文本可能不完整"),
 }
+TOKEN_KINDS = ("prompt", "vision", "generated")
+ANSWERED_BY = ("engine", "model", "revision", "device", "dtype", "quantization")
 
 
-def current_results() -> ResultStore:
-    return current_app.extensions["results"]
+@dataclass(frozen=True)
+class OcrRequest:
+    """What a client asked for, whichever endpoint it came through; every choice between fields is made here."""
+
+    task: Task
+    output_format: str  # text, markdown or json
+    mode: str | None = None  # None: the engine's default
+    pages: str | None = None  # e.g. "1-3,7"; None: all
+    save_to_file: bool = True
+    return_image: bool = False
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> OcrRequest:
+        """From the validated fields of /ocr or /ocr-base64. A prompt wins over `task`; with neither,
+        output_format=markdown means the markdown task, else free OCR. The output format follows the task
+        unless the request names one."""
+        if fields.get("prompt"):
+            task = parse_prompt(fields["prompt"])
+        else:
+            name = fields.get("task") or ("markdown" if fields.get("output_format") == "markdown" else "free_ocr")
+            task = preset_task(name, fields.get("ref"))
+        output_format = fields.get("output_format") or ("markdown" if task.name == "markdown" else "text")
+        return cls(task, output_format, fields.get("mode"), fields.get("pages"),
+                   fields.get("save_to_file", True), fields.get("return_image", False))
 
 
-def choose_task(fields: dict) -> Task:
-    """A prompt wins over `task`; with neither, output_format=markdown means the markdown task, else free OCR."""
-    if fields.get("prompt"):
-        return parse_prompt(fields["prompt"])
-    name = fields.get("task") or ("markdown" if fields.get("output_format") == "markdown" else "free_ocr")
-    return preset_task(name, fields.get("ref"))
+@dataclass
+class PageResult:
+    """One page read."""
+
+    page: int  # its number in the upload, from 1
+    text: str
+    width: int
+    height: int
+    finish_reason: str
+    blocks: list[dict[str, Any]]
+    image_file: str | None
+    ocr_ms: float
+    tokens: dict[str, int | None]
 
 
-def run_ocr(data: bytes, fields: dict) -> dict:
-    """The response body of /ocr and /ocr-base64 for one upload (an image, a PDF or a multi-page TIFF)
-    and the request's validated fields."""
+@dataclass
+class DocumentResult:
+    """Everything one request read, and which engine read it."""
+
+    engine: str  # which engine and model answered, as the engine describes itself
+    model: str
+    revision: str | None
+    device: str
+    dtype: str
+    quantization: str
+    mode: str
+    task: str
+    output_format: str
+    document_type: str
+    page_count: int  # pages in the upload
+    pages: list[PageResult]
+    timings: dict[str, float]
+    stem: str  # the result file's name without its extension, shared with the page pictures
+    output_file: str | None = None
+    save_failed: bool = False
+    success: bool = field(default=True, init=False)
+
+    @property
+    def text(self) -> str:
+        return PAGE_SEPARATOR.join(page.text for page in self.pages)
+
+    @property
+    def pages_read(self) -> int:
+        return len(self.pages)
+
+    @property
+    def finish_reason(self) -> str:
+        return next((page.finish_reason for page in self.pages if page.finish_reason != "complete"), "complete")
+
+    @property
+    def message(self) -> str:
+        message = CUT.get(self.finish_reason, COMPLETED)
+        if self.save_failed:
+            return NOT_SAVED if message == COMPLETED else f"{message}; {NOT_SAVED}"
+        return message
+
+    @property
+    def tokens(self) -> dict[str, int | None]:
+        """Summed over the pages; None where the engine does not count them."""
+        return {kind: None if any(page.tokens[kind] is None for page in self.pages)
+                else sum(page.tokens[kind] for page in self.pages) for kind in TOKEN_KINDS}
+
+    @property
+    def image_width(self) -> int:
+        return self.pages[0].width
+
+    @property
+    def image_height(self) -> int:
+        return self.pages[0].height
+
+
+
+def run_ocr(data: bytes, request: OcrRequest) -> DocumentResult:
+    """Read an upload (an image, a PDF or a multi-page TIFF); page pictures are saved, the result file is not."""
     started = time.monotonic()
-    runtime = current_runtime()
-    config = current_app.config
-    task = choose_task(fields)
-    stem = ResultStore.new_stem()  # shared by the result file and the page pictures
-    read: list[dict] = []
-    outputs = []
+    runtime, settings = current_runtime(), current_settings()
+    stem = ResultStore.new_stem()
+    pages: list[PageResult] = []
     # The queue slot first: a full server turns a request away before spending anything on decoding it.
     with runtime.document() as progress:
-        document = read_document(data, limits=PageLimits.from_config(config), dpi=float(config["PDF_DPI"]),
-                                 pages=fields.get("pages"), max_pages=int(config["MAX_PAGES"]),
-                                 render_limits=RenderLimits(float(config["PDF_RENDER_TIMEOUT"]),
-                                                            int(config["PDF_RENDER_MEMORY_MB"])))
+        mode = runtime.check_request(request.task, request.mode)
+        document = read_document(data, limits=PageLimits.from_settings(settings), dpi=settings.pdf_dpi,
+                                 pages=request.pages, max_pages=settings.max_pages,
+                                 render_limits=RenderLimits(settings.pdf_render_timeout, settings.pdf_render_memory_mb))
         progress.pages_total = len(document.numbers)
         decoded = time.monotonic()
         with closing(document):
             for number in document.numbers:
                 page_started = time.monotonic()
                 image = document.render(number)
-                output = runtime.run(image, task, fields.get("mode"))
-                outputs.append(output)
-                read.append({"page": number, "text": output.text, "width": image.width, "height": image.height,
-                             "finish_reason": output.finish_reason, "blocks": output.blocks,
-                             "image_file": save_page_picture(image, output.blocks, stem, number)
-                             if fields.get("return_image") else None,
-                             "ocr_ms": round((time.monotonic() - page_started) * 1000, 1)})
+                output = runtime.run(image, request.task, mode)
+                pages.append(PageResult(
+                    number, output.text, image.width, image.height, output.finish_reason, output.blocks,
+                    save_page_picture(image, output.blocks, stem, number) if request.return_image else None,
+                    round((time.monotonic() - page_started) * 1000, 1), output.tokens))
                 progress.pages_done += 1
                 if len(document.numbers) > 1:
                     log.info("Read page %d (%d of %d) of a %s in %.1f s", number, progress.pages_done,
                              len(document.numbers), document.kind, time.monotonic() - page_started)
     finished = time.monotonic()
-
-    output_format = fields.get("output_format") or outputs[0].output_format
-    finish_reason = next((o.finish_reason for o in outputs if o.finish_reason != "complete"), "complete")
-    description = runtime.engine.describe()
-    body = {
-        "success": True,
-        "message": CUT.get(finish_reason, COMPLETED),
-        "text": PAGE_SEPARATOR.join(page["text"] for page in read),
-        "output_file": None,
-        "engine": description["engine"],
-        "model": description["model"],
-        "revision": description["revision"],
-        "device": description["device"],
-        "dtype": description["dtype"],
-        "quantization": description["quantization"],
-        "mode": outputs[0].mode,
-        "task": task.name,
-        "output_format": output_format,
-        "finish_reason": finish_reason,
-        "tokens": total_tokens(outputs),
-        "document_type": document.kind,
-        "page_count": document.page_count,
-        "image_width": read[0]["width"],
-        "image_height": read[0]["height"],
-        "pages": read,
-        "timings": {
-            "decode_ms": round((decoded - started) * 1000, 1),
-            "ocr_ms": round((finished - decoded) * 1000, 1),
-            "total_ms": round((time.monotonic() - started) * 1000, 1),
-        },
-    }
-    if fields.get("save_to_file", True):
-        save_result(body, stem)
-    return body
+    described = runtime.describe()
+    return DocumentResult(
+        **{name: described[name] for name in ANSWERED_BY}, mode=mode, task=request.task.name, output_format=request.output_format,
+        document_type=document.kind, page_count=document.page_count, pages=pages, stem=stem,
+        timings={"decode_ms": round((decoded - started) * 1000, 1),
+                 "ocr_ms": round((finished - decoded) * 1000, 1),
+                 "total_ms": round((time.monotonic() - started) * 1000, 1)})
 
 
-def save_result(body: dict, stem: str) -> None:
-    """Write the text (or, for output_format json, the whole response) as `<stem>.<ext>`; say so if that fails."""
+def save_result(result: DocumentResult, as_json: Callable[[DocumentResult], str]) -> None:
+    """Write the text, or for output_format json the whole response as `as_json` writes it, as `<stem>.<ext>`;
+    on failure the result says so in its message."""
     try:
-        if body["output_format"] == "json":
-            body["output_file"] = ResultStore.result_name(stem, "json")
-            current_results().save(json.dumps(OcrOut().dump(body), ensure_ascii=False, indent=2), "json", stem)
+        if result.output_format == "json":
+            result.output_file = ResultStore.result_name(result.stem, "json")  # the file names itself
+            current_results().save(as_json(result), "json", result.stem)
         else:
-            body["output_file"] = current_results().save(body["text"], body["output_format"], stem)
+            result.output_file = current_results().save(result.text, result.output_format, result.stem)
     except OSError:
         log.exception("Could not save the OCR result in %s", current_results().folder)
-        body["output_file"] = None
-        body["message"] = NOT_SAVED if body["message"] == COMPLETED else f"{body['message']}; {NOT_SAVED}"
+        result.output_file, result.save_failed = None, True
 
 
 def save_page_picture(image, blocks: list[dict], stem: str, page: int) -> str | None:
@@ -140,9 +197,3 @@ def save_page_picture(image, blocks: list[dict], stem: str, page: int) -> str | 
     except OSError:
         log.exception("Could not save the page picture in %s", current_results().folder)
         return None
-
-
-def total_tokens(outputs) -> dict[str, int | None]:
-    """Token counts summed over the pages; None where the engine does not count them."""
-    return {key: None if any(o.tokens[key] is None for o in outputs) else sum(o.tokens[key] for o in outputs)
-            for key in ("prompt", "vision", "generated")}

@@ -16,7 +16,7 @@ import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
-from deepseek_ocr_api.config import environment_setting
+from deepseek_ocr_api.settings import Settings
 
 
 class ClientTooSlow(ConnectionResetError):
@@ -33,7 +33,7 @@ class ClientSocket(socket.socket):
     gave_up = False  # once a read timed out, the connection is done: gunicorn closes it at the next read
 
     @classmethod
-    def adopt(cls, sock: socket.socket, idle_timeout: float) -> "ClientSocket":
+    def adopt(cls, sock: socket.socket, idle_timeout: float) -> ClientSocket:
         adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         adopted.idle_timeout = idle_timeout
         adopted.setblocking(False)
@@ -70,8 +70,8 @@ class ClientTimeoutWorker(ThreadWorker):
     """gthread, with ClientSocket connections."""
 
     def init_process(self) -> None:
-        self.idle_timeout = float(environment_setting("CLIENT_IDLE_TIMEOUT"))
-        self.read_timeout = float(environment_setting("CLIENT_READ_TIMEOUT"))
+        settings = Settings.load()
+        self.idle_timeout, self.read_timeout = settings.client_idle_timeout, settings.client_read_timeout
         super().init_process()
 
     def enqueue_req(self, conn) -> None:

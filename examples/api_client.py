@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Verbatim from the API guide (shared/spec/API_GUIDE.md); the tests run it unchanged against a real server.
+# Verbatim from the DeepSeek-OCR API guide, the contract this server keeps (README: "Using it"); the tests run it unchanged against a real server.
 """
 DeepSeek-OCR API Client Example
 DeepSeek-OCR API 客户端示例

@@ -1,4 +1,4 @@
-# Verbatim from the API guide (shared/spec/API_GUIDE.md); the tests run it unchanged against a real server.
+# Verbatim from the DeepSeek-OCR API guide, the contract this server keeps (README: "Using it"); the tests run it unchanged against a real server.
 import requests
 
 filename = "ocr_result_20250127_143022.txt"

@@ -1,4 +1,4 @@
-// Verbatim from the API guide (shared/spec/API_GUIDE.md). Run: npm install axios form-data && node ocr_file.js
+// Verbatim from the DeepSeek-OCR API guide, the contract this server keeps (README: "Using it"). Run: npm install axios form-data && node ocr_file.js
 const axios = require('axios');
 const fs = require('fs');
 const FormData = require('form-data');

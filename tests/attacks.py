@@ -11,8 +11,8 @@ import socket
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import requests
 from PIL import Image
@@ -216,7 +216,7 @@ class SlowClients:
                 client.trickle()
             self._stop.wait(0.5)
 
-    def __enter__(self) -> "SlowClients":
+    def __enter__(self) -> SlowClients:
         self._trickler.start()
         return self
 

@@ -179,3 +179,37 @@ def character_error_rate(expected: str, actual: str) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
         previous = current
     return previous[-1] / max(1, len(expected))
+
+
+def png_bytes(image, format="PNG", **save_options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format, **save_options)
+    return buffer.getvalue()
+
+
+PAGE_LINES = [
+    ["Annual Report 2026", "The first page introduces the report."],
+    ["Second Chapter", "Revenue grew in every quarter of the year."],
+    ["Third Chapter", "The outlook for next year remains positive."],
+    ["Appendix", "Tables and figures follow on the next pages."],
+]
+def page_images(count=3) -> list[Image.Image]:
+    return [render_lines(lines, "en", size=30, width=900) for lines in PAGE_LINES[:count]]
+
+
+def pdf_bytes(images, resolution=144) -> bytes:
+    buffer = io.BytesIO()
+    images[0].save(buffer, "PDF", save_all=True, append_images=images[1:], resolution=resolution)
+    return buffer.getvalue()
+
+
+def tiff_bytes(images) -> bytes:
+    buffer = io.BytesIO()
+    images[0].save(buffer, "TIFF", save_all=True, append_images=images[1:], compression="tiff_deflate")
+    return buffer.getvalue()
+
+
+def slow_page():
+    """A two-column page at twice its size: long enough an OCR to act on while it runs."""
+    page = two_column_page("en")
+    return page, page.image.resize((page.image.width * 2, page.image.height * 2))

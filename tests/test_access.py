@@ -13,7 +13,8 @@ import time
 import pytest
 from PIL import Image
 
-from tests.conftest import ScriptedEngine, make_app, png_bytes
+from tests.apps import ScriptedEngine, make_app
+from tests.pages import png_bytes
 
 PAGE = png_bytes(Image.new("RGB", (64, 32), "white"))
 
@@ -97,6 +98,18 @@ def test_one_log_line_per_request_without_the_text(tmp_path, caplog):
     assert len(lines) == 1
     assert lines[0].startswith("req-42 POST /ocr 200 ") and lines[0].endswith("engine=scripted")
     assert body["text"] not in lines[0]
+
+
+def test_health_polls_are_logged_at_debug_and_a_4xx_line_says_why(tmp_path, caplog):
+    client = make_app(tmp_path, ScriptedEngine()).test_client()
+    with caplog.at_level(logging.INFO, logger="deepseek_ocr_api.requests"):
+        for _ in range(5):
+            client.get("/health")
+        client.post("/ocr", data={"image": (io.BytesIO(b"secret words, not an image"), "x.png")})
+    lines = [record.getMessage() for record in caplog.records if record.name == "deepseek_ocr_api.requests"]
+    assert len(lines) == 1, lines  # no /health lines at INFO
+    assert " POST /ocr 400 " in lines[0] and lines[0].endswith('error="Invalid image"')
+    assert "secret" not in lines[0]
 
 
 def test_requests_beyond_the_queue_depth_get_503_at_once(tmp_path):

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from deepseek_ocr_api.errors import InvalidInput
 from deepseek_ocr_api.documents import read_document
+from deepseek_ocr_api.errors import InvalidInput
 from deepseek_ocr_api.images import PageLimits
 from deepseek_ocr_api.pdf_renderer import RenderLimits
 from tests.attacks import pdf_claiming_pages, tiff_second_page_without_width

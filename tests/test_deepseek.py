@@ -9,15 +9,21 @@ import subprocess
 import time
 
 import pytest
-import torch
-from PIL import Image, ImageDraw
 
-from deepseek_ocr_api.config import default_settings
-from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings, strip_control_tokens
-from deepseek_ocr_api.engines.repetition import find_repetition
-from tests.conftest import ROOT, make_app, png_bytes, start_gunicorn
-from tests.test_server import guide_example, run_python
-from tests.tiny_deepseek import build_tiny_checkpoint
+torch = pytest.importorskip("torch", reason="the DeepSeek engine needs torch: make install-deepseek")
+pytest.importorskip("transformers", reason="the DeepSeek engine needs transformers: make install-deepseek")
+
+from PIL import Image, ImageDraw  # noqa: E402
+
+from deepseek_ocr_api.engines.deepseek.engine import DeepSeekEngine  # noqa: E402
+from deepseek_ocr_api.engines.deepseek.native import strip_control_tokens  # noqa: E402
+from deepseek_ocr_api.engines.deepseek.repetition import find_repetition  # noqa: E402
+from deepseek_ocr_api.engines.deepseek.settings import DeepSeekSettings  # noqa: E402
+from deepseek_ocr_api.settings import Settings  # noqa: E402
+from tests.apps import make_app  # noqa: E402
+from tests.pages import png_bytes  # noqa: E402
+from tests.servers import ROOT, guide_example, run_python, start_gunicorn  # noqa: E402
+from tests.tiny_deepseek import build_tiny_checkpoint  # noqa: E402
 
 MAX_NEW_TOKENS = 24
 
@@ -30,14 +36,14 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def deepseek_config(checkpoint, **overrides) -> dict:
-    config = default_settings()
-    config.update(ENGINE="deepseek", MODEL=str(checkpoint), DEVICE="cpu", MAX_NEW_TOKENS=MAX_NEW_TOKENS)
-    config.update(overrides)
-    return config
+    """Settings for the tiny checkpoint on the CPU, as create_app's test mapping takes them."""
+    return {"ENGINE": "deepseek", "MODEL": str(checkpoint), "DEVICE": "cpu", "MAX_NEW_TOKENS": MAX_NEW_TOKENS,
+            **overrides}
 
 
 def loaded_engine(checkpoint, **overrides) -> DeepSeekEngine:
-    engine = DeepSeekEngine(DeepSeekSettings.from_config(deepseek_config(checkpoint, **overrides)))
+    settings = Settings.load({}, deepseek_config(checkpoint, **overrides))
+    engine = DeepSeekEngine(DeepSeekSettings.from_settings(settings))
     engine.load()
     return engine
 
@@ -136,7 +142,7 @@ def test_every_deepseek_prompt_passes_through(deepseek_client):
 
 
 def test_out_of_memory_is_507_and_the_next_request_succeeds(deepseek_client, deepseek_engine, monkeypatch):
-    real_generate = deepseek_engine._model.generate
+    real_generate = deepseek_engine._model.model.generate
     calls = []
 
     def generate_once_out_of_memory(*args, **kwargs):
@@ -145,7 +151,7 @@ def test_out_of_memory_is_507_and_the_next_request_succeeds(deepseek_client, dee
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_generate(*args, **kwargs)
 
-    monkeypatch.setattr(deepseek_engine._model, "generate", generate_once_out_of_memory)
+    monkeypatch.setattr(deepseek_engine._model.model, "generate", generate_once_out_of_memory)
     failed = post_page(deepseek_client)
     assert failed.status_code == 507
     detail = failed.get_json()["detail"]
@@ -162,7 +168,7 @@ def test_repetition_guard_cuts_a_looping_generation(tiny_checkpoint, tmp_path):
     looping = unguarded.infer(image, parse_prompt("Free OCR."), "small")
     # Greedy decoding of random weights falls into a loop, as the real model sometimes does.
     assert looping.finish_reason == "max_new_tokens" and looping.tokens["generated"] == 400
-    assert find_repetition(unguarded._processor.tokenizer.encode(looping.text, add_special_tokens=False), 64)
+    assert find_repetition(unguarded._model.processor.tokenizer.encode(looping.text, add_special_tokens=False), 64)
 
     client = make_app(tmp_path, loaded_engine(tiny_checkpoint, MAX_NEW_TOKENS=400,
                                               REPETITION_GUARD_TOKENS=64)).test_client()
@@ -186,7 +192,7 @@ def test_find_repetition(tokens, span, expected):
 
 
 def test_grounding_tags_survive_decoding(deepseek_engine):
-    tokenizer = deepseek_engine._processor.tokenizer
+    tokenizer = deepseek_engine._model.processor.tokenizer
     answer = "<|ref|>title<|/ref|><|det|>[[10,20,300,40]]<|/det|>"
     ids = [tokenizer.bos_token_id, *tokenizer.encode(answer, add_special_tokens=False)]
     assert strip_control_tokens(tokenizer.decode(ids, skip_special_tokens=False), tokenizer).replace(" ", "") == answer
@@ -247,12 +253,12 @@ def test_auto_engine_with_a_gpu_takes_deepseek_only_when_the_model_is_on_disk(mo
     # No GPU here: pretend torch sees one, to check what auto does with the model on disk or not.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "NVIDIA GeForce RTX 3060")
-    name, reason = choose_automatically({"MODEL": str(tiny_checkpoint), "MODEL_REVISION": ""})
+    name, reason = choose_automatically(Settings.load({}, {"MODEL": str(tiny_checkpoint)}))
     assert name == "deepseek" and "CUDA GPU NVIDIA GeForce RTX 3060 found" in reason
-    name, reason = choose_automatically({"MODEL": "deepseek-community/DeepSeek-OCR-2", "MODEL_REVISION": ""})
+    name, reason = choose_automatically(Settings.load({}))
     assert name == "embedded" and "deepseek-community/DeepSeek-OCR-2 is not on this disk" in reason
     (tmp_path / "empty").mkdir()
-    assert choose_automatically({"MODEL": str(tmp_path / "empty"), "MODEL_REVISION": ""})[0] == "embedded"
+    assert choose_automatically(Settings.load({}, {"MODEL": str(tmp_path / "empty")}))[0] == "embedded"
 
 
 def test_health_shows_the_progress_of_a_long_generation(tiny_checkpoint, tmp_path):
@@ -346,14 +352,14 @@ class PromptRecorder:
     ({"task": "figure", "prompt": "How many columns?"}, "custom", "<image>\nHow many columns?"),
 ])
 def test_tasks_reach_the_model_as_deepseek_prompts(deepseek_client, deepseek_engine, monkeypatch, fields, task, prompt):
-    recorder = PromptRecorder(deepseek_engine._processor)
-    monkeypatch.setattr(deepseek_engine, "_processor", recorder)
+    recorder = PromptRecorder(deepseek_engine._model.processor)
+    monkeypatch.setattr(deepseek_engine._model, "processor", recorder)
     body = post_page(deepseek_client, save_to_file="false", **fields).get_json()
     assert body["task"] == task and recorder.prompts == [prompt]
 
 
 def test_a_pdf_through_the_deepseek_engine(deepseek_client):
-    from tests.test_documents import page_images, pdf_bytes
+    from tests.pages import page_images, pdf_bytes
 
     body = deepseek_client.post("/ocr", data={"image": (io.BytesIO(pdf_bytes(page_images(2))), "scan.pdf"),
                                               "mode": "small", "output_format": "json"}).get_json()

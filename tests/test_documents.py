@@ -10,33 +10,11 @@ import pytest
 from PIL import Image
 
 from deepseek_ocr_api.documents import TIFF_MAX_PAGES
+from tests.apps import make_app
 from tests.attacks import many_page_tiff
-from tests.conftest import make_app
-from tests.pages import character_error_rate, normalise, prose_page, render_lines
+from tests.pages import PAGE_LINES, character_error_rate, normalise, page_images, pdf_bytes, prose_page, tiff_bytes
 
-PAGE_LINES = [
-    ["Annual Report 2026", "The first page introduces the report."],
-    ["Second Chapter", "Revenue grew in every quarter of the year."],
-    ["Third Chapter", "The outlook for next year remains positive."],
-    ["Appendix", "Tables and figures follow on the next pages."],
-]
 SEPARATOR = "\n\n<--- Page Split --->\n\n"
-
-
-def page_images(count=3) -> list[Image.Image]:
-    return [render_lines(lines, "en", size=30, width=900) for lines in PAGE_LINES[:count]]
-
-
-def pdf_bytes(images, resolution=144) -> bytes:
-    buffer = io.BytesIO()
-    images[0].save(buffer, "PDF", save_all=True, append_images=images[1:], resolution=resolution)
-    return buffer.getvalue()
-
-
-def tiff_bytes(images) -> bytes:
-    buffer = io.BytesIO()
-    images[0].save(buffer, "TIFF", save_all=True, append_images=images[1:], compression="tiff_deflate")
-    return buffer.getvalue()
 
 
 def post_document(client, data, name="scan.pdf", **fields):
@@ -69,10 +47,11 @@ def test_the_saved_result_holds_the_whole_document(client, app):
 def test_pages_selection(client):
     data = pdf_bytes(page_images(4))
     body = post_document(client, data, pages="2-3").get_json()
-    assert [page["page"] for page in body["pages"]] == [2, 3] and body["page_count"] == 4
+    assert [page["page"] for page in body["pages"]] == [2, 3]
+    assert body["page_count"] == 4 and body["pages_read"] == 2  # the document's pages, and those read
     assert_reads(body["pages"][0]["text"], PAGE_LINES[1])
     body = post_document(client, data, pages="4, 1").get_json()
-    assert [page["page"] for page in body["pages"]] == [1, 4]
+    assert [page["page"] for page in body["pages"]] == [1, 4] and body["pages_read"] == 2
 
 
 @pytest.mark.parametrize("pages, message", [

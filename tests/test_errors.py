@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from deepseek_ocr_api import create_app
+from tests.apps import ScriptedEngine, make_app
 from tests.attacks import png_claiming
-from tests.conftest import ScriptedEngine, make_app, png_bytes
-from tests.pages import character_error_rate, normalise, prose_page, receipt_page
+from tests.pages import character_error_rate, normalise, png_bytes, prose_page, receipt_page
 
 
 def assert_contract_error(response, status):
@@ -191,11 +191,6 @@ def test_unwritable_results_folder_still_returns_the_text(tmp_path, embedded_eng
     assert body["success"] is True and "TOTAL" in body["text"]
     assert body["output_file"] is None
     assert "could not be saved" in body["message"]
-
-
-def test_unknown_engine_name_is_refused_at_startup(tmp_path):
-    with pytest.raises(ValueError, match="OCR_ENGINE='nonsense'"):
-        create_app({"RESULTS_DIR": str(tmp_path), "ENGINE": "nonsense"})
 
 
 def test_cleanup_retries_a_failed_load_and_the_server_recovers(tmp_path):

@@ -1,7 +1,7 @@
 """DeepSeek-OCR's grounding output turned into blocks with pixel boxes, on outputs written the way the model writes."""
 from __future__ import annotations
 
-from deepseek_ocr_api.grounding import parse_grounding
+from deepseek_ocr_api.engines.grounding import parse_grounding
 
 MARKDOWN_PAGE = """<|ref|>title<|/ref|><|det|>[[62, 41, 934, 83]]<|/det|>
 # Annual Report

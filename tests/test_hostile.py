@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from tests.attacks import CORPUS, SlowClients, pdf_form_bomb
-from tests.conftest import memory_mb, png_bytes, start_gunicorn, worker_pid
-from tests.pages import character_error_rate, normalise, prose_page, receipt_page, two_column_page
+from tests.pages import character_error_rate, normalise, png_bytes, prose_page, receipt_page, two_column_page
+from tests.servers import memory_mb, start_gunicorn, worker_pid
 
 PEAK_RSS_LIMIT_MB = 2048
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port, png_bytes, start_gunicorn
-from tests.pages import receipt_page
-from tests.test_server import document_png, guide_example, run_python  # noqa: F401  (fixture)
+from tests.pages import png_bytes, receipt_page
+from tests.servers import ROOT, free_port, guide_example, run_python, start_gunicorn
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="Debian nginx is not installed (.ci/run installs it)")

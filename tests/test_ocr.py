@@ -8,8 +8,7 @@ import re
 import pytest
 from PIL import Image
 
-from tests.conftest import png_bytes
-from tests.pages import character_error_rate, normalise, prose_page, receipt_page, two_column_page
+from tests.pages import character_error_rate, normalise, png_bytes, prose_page, receipt_page, two_column_page
 
 CER_BOUND = 0.02
 

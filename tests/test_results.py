@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import png_bytes
-from tests.pages import prose_page, receipt_page
+from tests.pages import png_bytes, prose_page, receipt_page
 
 
 def ocr(client, page, **fields):
@@ -93,7 +92,7 @@ def test_retention_removes_old_results_then_the_oldest_beyond_the_count(tmp_path
 def test_retention_runs_in_the_background(tmp_path, embedded_engine):
     import time as clock
 
-    from tests.conftest import make_app
+    from tests.apps import make_app
 
     app = make_app(tmp_path, embedded_engine, RESULTS_MAX_FILES=1, RESULTS_SWEEP_SECONDS=0.05)
     store = app.extensions["results"]

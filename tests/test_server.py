@@ -6,37 +6,14 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, png_bytes
-from tests.pages import character_error_rate, normalise, prose_page, receipt_page, two_column_page
-
-EXAMPLES = ROOT / "examples"
-GUIDE_URL = "http://localhost:8031"
-
-
-def guide_example(name: str, base_url: str) -> str:
-    """An example from the guide, pointed at the test server instead of localhost:8031."""
-    return (EXAMPLES / name).read_text(encoding="utf-8").replace(GUIDE_URL, base_url)
-
-
-@pytest.fixture
-def document_png(tmp_path):
-    page = prose_page("en")
-    (tmp_path / "document.png").write_bytes(png_bytes(page.image))
-    return page
-
-
-def run_python(source: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    script = cwd / "example.py"
-    script.write_text(source, encoding="utf-8")
-    return subprocess.run([sys.executable, str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+from tests.pages import character_error_rate, normalise, png_bytes, receipt_page, slow_page
+from tests.servers import guide_example, run_python
 
 
 def test_guide_ocr_from_file_runs_unchanged(server, tmp_path, document_png):
@@ -94,12 +71,6 @@ def test_readme_curl_form_string_command_works(server, tmp_path, document_png):
     assert body["text"].startswith("Reading Printed Pages")
 
 
-def slow_page():
-    """A two-column page at twice its size: long enough an OCR to act on while it runs."""
-    page = two_column_page("en")
-    return page, page.image.resize((page.image.width * 2, page.image.height * 2))
-
-
 def test_health_answers_within_a_second_while_an_ocr_runs(server):
     _, big = slow_page()
     payload = {"image_base64": base64.b64encode(png_bytes(big)).decode(), "save_to_file": False}
@@ -123,32 +94,10 @@ def test_health_answers_within_a_second_while_an_ocr_runs(server):
     assert ocr_done["response"].status_code == 200
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
-@pytest.mark.parametrize("path, rendered", [("/docs/", "/ocr-base64"), ("/redoc", "OCR from a base64-encoded image")])
-def test_docs_pages_render_offline_in_headless_chromium(server, tmp_path, path, rendered):
-    result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000", "--dump-dom",
-         server["url"] + path],
-        capture_output=True, text=True, timeout=120)
-    assert rendered in result.stdout, result.stderr[-2000:]
-
-
-def test_docs_pages_load_no_assets_from_the_internet(server):
-    for path in ("/docs/", "/redoc"):
-        html = requests.get(server["url"] + path).text
-        assets = re.findall(r"""<(?:script|link)[^>]*?(?:src|href)=["']([^"']+)["']""", html)
-        assert assets and all(not asset.startswith(("http:", "https:", "//")) for asset in assets), assets
-
-
 def test_sigterm_during_an_ocr_lets_it_finish_and_answer(tmp_path_factory):
     import signal
 
-    from tests.conftest import start_gunicorn
+    from tests.servers import start_gunicorn
 
     lifecycle = start_gunicorn(tmp_path_factory, "sigterm")
     gunicorn = next(lifecycle)

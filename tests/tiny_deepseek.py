@@ -40,9 +40,14 @@ def build_tiny_checkpoint(folder: Path) -> Path:
 def build_checkpoint(folder: Path, sizes: dict, dtype=None) -> Path:
     """Write a DeepseekOcr2 checkpoint of `sizes` (TINY or FULL) with random weights and its processor into `folder`."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, decoders
-    from transformers import (DeepseekOcr2Config, DeepseekOcr2ForConditionalGeneration,
-                              DeepseekOcr2ImageProcessorPil, DeepseekOcr2Processor, PreTrainedTokenizerFast)
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import (
+        DeepseekOcr2Config,
+        DeepseekOcr2ForConditionalGeneration,
+        DeepseekOcr2ImageProcessorPil,
+        DeepseekOcr2Processor,
+        PreTrainedTokenizerFast,
+    )
 
     vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS + ["▁"] + ALPHABET)}
     raw = Tokenizer(models.WordLevel(vocab, unk_token="▁"))

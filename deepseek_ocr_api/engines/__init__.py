@@ -11,25 +11,23 @@ log = logging.getLogger(__name__)
 ENGINE_NAMES = ("embedded", "deepseek", "auto")
 
 
-def build_engine(config) -> tuple[Engine, str]:
-    """The engine the configuration asks for, and why it was chosen; nothing is loaded yet."""
-    name = str(config["ENGINE"]).lower()
-    reason = f"OCR_ENGINE={name}"
+def build_engine(settings) -> tuple[Engine, str]:
+    """The engine the settings ask for, and why it was chosen; nothing is loaded yet."""
+    name, reason = settings.engine, f"OCR_ENGINE={settings.engine}"
     if name == "auto":
-        name, reason = choose_automatically(config)
+        name, reason = choose_automatically(settings)
         log.info("OCR_ENGINE=auto chose the %s engine: %s", name, reason)
     if name == "embedded":
         from deepseek_ocr_api.engines.embedded import EmbeddedEngine
 
-        return EmbeddedEngine(str(config["EMBEDDED_MODEL"]).lower()), reason
-    if name == "deepseek":
-        try:
-            from deepseek_ocr_api.engines.deepseek import DeepSeekEngine, DeepSeekSettings
-        except ImportError as exc:
-            raise RuntimeError(f"OCR_ENGINE=deepseek needs torch and transformers ({exc}); "
-                               "install them with: pip install -e '.[deepseek]'") from exc
-        return DeepSeekEngine(DeepSeekSettings.from_config(config)), reason
-    raise ValueError(f"OCR_ENGINE={name!r} is not an engine of this server; choose one of: {', '.join(ENGINE_NAMES)}")
+        return EmbeddedEngine(settings.embedded_model), reason
+    try:
+        from deepseek_ocr_api.engines.deepseek.engine import DeepSeekEngine
+        from deepseek_ocr_api.engines.deepseek.settings import DeepSeekSettings
+    except ImportError as exc:
+        raise RuntimeError(f"OCR_ENGINE=deepseek needs torch and transformers ({exc}); install them with "
+                           "`make install-deepseek` (or pip install -e '.[deepseek]')") from exc
+    return DeepSeekEngine(DeepSeekSettings.from_settings(settings)), reason
 
 
 def model_available_locally(model: str, revision: str | None) -> bool:
@@ -41,7 +39,7 @@ def model_available_locally(model: str, revision: str | None) -> bool:
     return isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str)
 
 
-def choose_automatically(config) -> tuple[str, str]:
+def choose_automatically(settings) -> tuple[str, str]:
     """deepseek when a GPU is present and the model is on disk, else embedded; with the reason either way."""
     try:
         import torch
@@ -54,11 +52,10 @@ def choose_automatically(config) -> tuple[str, str]:
         accelerator = "Apple GPU (MPS)"
     else:
         return "embedded", "OCR_ENGINE=auto: no GPU (CUDA or MPS) is visible"
-    model, revision = str(config["MODEL"]), str(config["MODEL_REVISION"]) or None
-    if not model_available_locally(model, revision):
-        return "embedded", (f"OCR_ENGINE=auto: {accelerator} found, but {model} is not on this disk "
+    if not model_available_locally(settings.model, settings.model_revision or None):
+        return "embedded", (f"OCR_ENGINE=auto: {accelerator} found, but {settings.model} is not on this disk "
                             "(download it once, see the README)")
-    return "deepseek", f"OCR_ENGINE=auto: {accelerator} found and {model} is on this disk"
+    return "deepseek", f"OCR_ENGINE=auto: {accelerator} found and {settings.model} is on this disk"
 
 
 __all__ = ["Engine", "OcrOutput", "build_engine", "ENGINE_NAMES"]

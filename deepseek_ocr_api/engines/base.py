@@ -10,7 +10,6 @@ from PIL import Image
 from deepseek_ocr_api.errors import InvalidInput, UnsupportedTask
 from deepseek_ocr_api.tasks import TASK_PROMPTS, Task
 
-
 # The guide's GPU memory fields of /health, formatted like "12.00 GB"; all None without a GPU.
 GPU_MEMORY_FIELDS = ("gpu_name", "gpu_memory_total", "gpu_memory_allocated", "gpu_memory_reserved", "gpu_memory_free")
 
@@ -19,14 +18,12 @@ GPU_MEMORY_FIELDS = ("gpu_name", "gpu_memory_total", "gpu_memory_allocated", "gp
 class OcrOutput:
     """What an engine read from one image."""
 
-    text: str
-    output_format: str  # "text" or "markdown"
+    text: str  # markdown for the markdown task, else plain text
     mode: str  # the resolution mode the image was read at
     finish_reason: str = "complete"  # or "max_new_tokens", "repetition": the text was cut
     tokens: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(("prompt", "vision", "generated")))
     # Regions found on the page: {"type", "text", "box": [x0, y0, x1, y1] in pixels of the image as read}.
     blocks: list[dict[str, Any]] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(ABC):
@@ -48,12 +45,7 @@ class Engine(ABC):
 
     @abstractmethod
     def unload(self) -> None:
-        """Drop the model and whatever memory it holds."""
-
-    @property
-    @abstractmethod
-    def ready(self) -> bool:
-        """True once `load` has finished and `infer` may be called."""
+        """Drop the model and whatever memory it holds (before a load is retried; between bench runs)."""
 
     @property
     def tokenizer_loaded(self) -> bool | None:
@@ -96,5 +88,9 @@ class Engine(ABC):
         """GPU memory figures as the guide formats them; all None for engines without a GPU."""
         return dict.fromkeys(GPU_MEMORY_FIELDS)
 
-    def release_memory(self) -> None:
+    def out_of_memory(self, exc: BaseException) -> str | None:
+        """Which memory `exc` says ran out ("RAM", or a GPU's such as "CUDA"); None for any other failure."""
+        return "RAM" if isinstance(exc, MemoryError) else None
+
+    def release_memory(self) -> None:  # noqa: B027  (a hook: engines without caches need nothing)
         """Free caches that are only needed during a request (GPU engines empty their allocator)."""

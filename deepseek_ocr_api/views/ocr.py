@@ -1,12 +1,15 @@
 """POST /ocr (multipart upload) and POST /ocr-base64 (JSON): read the text of an image."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, current_app, jsonify, request
 
+from deepseek_ocr_api.docs import documented
 from deepseek_ocr_api.errors import InvalidInput
 from deepseek_ocr_api.images import decode_base64
-from deepseek_ocr_api.schemas import OcrBase64In, OcrFormIn, OcrOut
-from deepseek_ocr_api.service import run_ocr
+from deepseek_ocr_api.schemas import OcrBase64In, OcrFormIn, OcrOut, OcrUploadIn
+from deepseek_ocr_api.service import DocumentResult, OcrRequest, run_ocr, save_result
 
 bp = Blueprint("ocr", __name__)
 
@@ -14,6 +17,7 @@ UPLOAD_SUGGESTIONS = (
     "curl: -F \"image=@/path/to/image.png\" / curl 示例: -F \"image=@/path/to/image.png\"",
     "Python requests: files={'image': open('image.png', 'rb')}",
 )
+OCR_ERRORS = {400: None, 408: None, 413: None, 503: None, 507: None}
 
 
 def missing_image() -> InvalidInput:
@@ -40,72 +44,38 @@ def json_body():
         return None
 
 
-@bp.post("/ocr")
-def ocr_from_file():
-    """OCR from an uploaded image file.
-    ---
-    tags: [ocr]
-    requestBody:
-      required: true
-      content:
-        multipart/form-data:
-          schema:
-            type: object
-            required: [image]
-            properties:
-              image: {type: string, format: binary, description: 'PNG, JPEG, TIFF (multi-page too), BMP, WebP, GIF or PDF'}
-              prompt: {type: string, default: "<image>\\nFree OCR."}
-              save_to_file: {type: boolean, default: true}
-              mode: {type: string, description: 'Resolution mode (small, base, gundam for DeepSeek-OCR-2); omit for the default'}
-              pages: {type: string, description: 'Pages of a PDF or multi-page TIFF to read, e.g. "1-3,7"; omit for all'}
-              task: {type: string, enum: [free_ocr, markdown, figure, describe, locate], description: 'A preset prompt; `prompt` overrides it'}
-              ref: {type: string, description: 'task=locate: the text to find'}
-              output_format: {type: string, enum: [text, markdown, json], description: 'json saves the whole response'}
-              return_image: {type: boolean, default: false, description: 'Save a PNG of each page with its blocks drawn'}
-    responses:
-      200:
-        description: The text read from the image
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/OcrResult'}
-      400: {description: 'Missing or invalid image, unsupported prompt, bad field', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-      413: {description: Upload over the configured limit, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-      503: {description: Engine not loaded, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-      507: {description: Out of memory, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-    """
-    upload = request.files.get("image")
-    if upload is None:
-        raise missing_image()
-    fields = OcrFormIn().load(request.form.to_dict())
-    result = run_ocr(upload.read(), fields)
+def answer(data: bytes, ocr_request: OcrRequest):
+    """Read the upload, save its result file when asked, and dump the result: the one place it becomes JSON."""
+    result = run_ocr(data, ocr_request)
+    if ocr_request.save_to_file:
+        save_result(result, as_json)
     return jsonify(OcrOut().dump(result))
 
 
+def as_json(result: DocumentResult) -> str:
+    """The saved file of output_format json: the whole response."""
+    return json.dumps(OcrOut().dump(result), ensure_ascii=False, indent=2)
+
+
+@bp.post("/ocr")
+@documented("ocr", "文件 OCR", body=OcrUploadIn, body_type="multipart/form-data", ok="The text read from the upload",
+            response=OcrOut, errors=OCR_ERRORS)
+def ocr_from_file():
+    """OCR from an uploaded image file, PDF or multi-page TIFF."""
+    upload = request.files.get("image")
+    if upload is None:
+        raise missing_image()
+    return answer(upload.read(), OcrRequest.from_fields(OcrFormIn().load(request.form.to_dict())))
+
+
 @bp.post("/ocr-base64")
+@documented("ocr", "Base64 OCR", body=OcrBase64In, body_example={"image_base64": "data:image/png;base64,iVBORw0KGgo..."},
+            ok="The text read from the image", response=OcrOut, errors=OCR_ERRORS)
 def ocr_from_base64():
-    """OCR from a base64-encoded image.
-    ---
-    tags: [ocr]
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/OcrBase64Request'}
-    responses:
-      200:
-        description: The text read from the image
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/OcrResult'}
-      400: {description: 'Invalid JSON or base64, not an image, unsupported prompt', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-      413: {description: Body over the configured limit, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-      503: {description: Engine not loaded, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-      507: {description: Out of memory, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-    """
+    """OCR from a base64-encoded image."""
     body = json_body()
     if not isinstance(body, dict):
         raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}",
                            ["Send Content-Type: application/json with a JSON object / 请发送 JSON 对象"])
     fields = OcrBase64In().load(body)
-    result = run_ocr(decode_base64(fields.pop("image_base64")), fields)
-    return jsonify(OcrOut().dump(result))
+    return answer(decode_base64(fields.pop("image_base64")), OcrRequest.from_fields(fields))

@@ -4,32 +4,17 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
 
+from deepseek_ocr_api.engines.deepseek.modes import V1_MODES
+from deepseek_ocr_api.engines.deepseek.native import PageText
+from deepseek_ocr_api.engines.deepseek.repetition import find_repetition
+
 # The versions DeepSeek's own README pins for this remote code.
 V1_REQUIREMENTS = "transformers==4.46.3 tokenizers==0.20.3 einops addict easydict"
-
-
-@dataclass(frozen=True)
-class V1Mode:
-    base_size: int
-    image_size: int
-    crop_mode: bool
-    description: str
-
-
-# Vision tokens per the DeepSeek-OCR paper: (size / 16 / 4)^2 per view; gundam adds 100 per 640 tile.
-V1_MODES = {
-    "tiny": V1Mode(512, 512, False, "512x512, no tiles: 64 vision tokens"),
-    "small": V1Mode(640, 640, False, "640x640, no tiles: 100 vision tokens"),
-    "base": V1Mode(1024, 1024, False, "1024x1024, no tiles: 256 vision tokens"),
-    "large": V1Mode(1280, 1280, False, "1280x1280, no tiles: 400 vision tokens"),
-    "gundam": V1Mode(1024, 640, True, "1024 global view plus 640 tiles: 256 + 100 per tile vision tokens"),
-}
 
 
 def check_remote_code_allowed(model: str, trust_remote_code: bool) -> None:
@@ -59,9 +44,13 @@ def check_runtime_supports_v1(device: torch.device) -> None:
 class RemoteCodeModel:
     """v1 loaded through `AutoModel(trust_remote_code=True)`, read through its own `infer()`."""
 
-    def __init__(self, model: str, revision: str | None, device: torch.device, dtype: torch.dtype, attention: str):
+    generating = None  # infer() generates on its own: no progress to report
+
+    def __init__(self, model: str, revision: str | None, device: torch.device, dtype: torch.dtype, attention: str,
+                 repetition_guard_tokens: int):
         from transformers import AutoModel, AutoTokenizer
 
+        self.repetition_guard_tokens = repetition_guard_tokens
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=True)
             # transformers 4.46 names the dtype argument torch_dtype.
@@ -72,7 +61,18 @@ class RemoteCodeModel:
             raise RuntimeError(f"DeepSeek-OCR v1's remote code failed to load ({type(exc).__name__}: {exc}); "
                                f"it needs: pip install {V1_REQUIREMENTS}") from exc
 
-    def read(self, image: Image.Image, prompt: str, mode: str) -> str:
+    def read(self, image: Image.Image, prompt: str, mode: str) -> PageText:
+        """v1's infer() generates on its own; a loop can only be found, and cut, afterwards."""
+        text = self._infer(image, prompt, mode)
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        finish_reason = "complete"
+        loop = find_repetition(ids, self.repetition_guard_tokens)
+        if loop is not None:
+            finish_reason = "repetition"
+            text = self.tokenizer.decode(ids[:loop.keep], skip_special_tokens=False)
+        return PageText(text, finish_reason, {"prompt": None, "vision": None, "generated": len(ids)})
+
+    def _infer(self, image: Image.Image, prompt: str, mode: str) -> str:
         """`infer()` wants a file and an output folder; both live in a temporary folder removed afterwards."""
         settings = V1_MODES[mode]
         with tempfile.TemporaryDirectory(prefix="deepseek-ocr-v1-") as folder:
