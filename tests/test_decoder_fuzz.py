@@ -15,6 +15,8 @@ from deepseek_ocr_api.images import PageLimits
 from deepseek_ocr_api.pdf_renderer import RenderLimits
 from tests.attacks import pdf_claiming_pages, tiff_second_page_without_width
 
+pytestmark = pytest.mark.slow  # fuzzing the decoders: left out of `make test-fast`
+
 LIMITS = PageLimits(max_pixels=4_000_000, max_side=1000, max_aspect=50)
 RENDER_LIMITS = RenderLimits(timeout=10, memory_mb=1024)
 

@@ -137,7 +137,7 @@ def test_every_deepseek_prompt_passes_through(deepseek_client):
     for prompt, task in [("Parse the figure.", "figure"), ("Describe this image in detail.", "describe"),
                          ("<image>\nLocate <|ref|>the total<|/ref|> in the image.", "locate"),
                          ("What is the invoice number?", "custom")]:
-        body = post_page(deepseek_client, prompt=prompt, save_to_file="false").get_json()
+        body = post_page(deepseek_client, prompt=prompt, mode="small", save_to_file="false").get_json()
         assert body["task"] == task, body
 
 
@@ -152,12 +152,12 @@ def test_out_of_memory_is_507_and_the_next_request_succeeds(deepseek_client, dee
         return real_generate(*args, **kwargs)
 
     monkeypatch.setattr(deepseek_engine._model.model, "generate", generate_once_out_of_memory)
-    failed = post_page(deepseek_client)
+    failed = post_page(deepseek_client, mode="small")
     assert failed.status_code == 507
     detail = failed.get_json()["detail"]
     assert detail["error"] == "GPU out of memory / GPU 内存不足"
     assert "Reduce image size / 减小图片尺寸" in detail["suggestions"]
-    assert post_page(deepseek_client).status_code == 200
+    assert post_page(deepseek_client, mode="small").status_code == 200
 
 
 def test_repetition_guard_cuts_a_looping_generation(tiny_checkpoint, tmp_path):
@@ -291,6 +291,7 @@ def deepseek_server(tmp_path_factory, tiny_checkpoint):
                               OCR_MAX_NEW_TOKENS="16", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", ["ocr_from_file.py", "ocr_from_base64.py"])
 def test_guide_examples_run_unchanged_against_the_deepseek_engine(deepseek_server, tmp_path, example):
     (tmp_path / "document.png").write_bytes(page())
@@ -299,7 +300,7 @@ def test_guide_examples_run_unchanged_against_the_deepseek_engine(deepseek_serve
     assert "✓ OCR Success!" in result.stdout and "Saved to: ocr_result_" in result.stdout
 
 
-
+@pytest.mark.slow
 def test_readme_curl_command_with_a_mode(deepseek_server, tmp_path):
     (tmp_path / "document.png").write_bytes(page())
     result = subprocess.run(
@@ -319,6 +320,7 @@ def test_a_model_that_is_not_on_disk_offline_says_how_to_get_it(tmp_path):
     assert "hf download deepseek-community/DeepSeek-OCR-2" in health.get_json()["engine_error"]
 
 
+@pytest.mark.slow
 def test_readme_python_mode_example_works_as_pasted(deepseek_server, tmp_path):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("### Resolution modes"):]
@@ -354,7 +356,7 @@ class PromptRecorder:
 def test_tasks_reach_the_model_as_deepseek_prompts(deepseek_client, deepseek_engine, monkeypatch, fields, task, prompt):
     recorder = PromptRecorder(deepseek_engine._model.processor)
     monkeypatch.setattr(deepseek_engine._model, "processor", recorder)
-    body = post_page(deepseek_client, save_to_file="false", **fields).get_json()
+    body = post_page(deepseek_client, mode="small", save_to_file="false", **fields).get_json()
     assert body["task"] == task and recorder.prompts == [prompt]
 
 

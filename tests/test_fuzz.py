@@ -13,6 +13,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.apps import make_app
 
+pytestmark = pytest.mark.slow  # fuzzing the API (schemathesis): left out of `make test-fast`
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 CASES_PER_OPERATION = 50  # six operations: about three hundred requests, the same ones every run
 

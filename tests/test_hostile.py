@@ -16,6 +16,8 @@ from tests.attacks import CORPUS, SlowClients, pdf_form_bomb
 from tests.pages import character_error_rate, normalise, png_bytes, prose_page, receipt_page, two_column_page
 from tests.servers import memory_mb, start_gunicorn, worker_pid
 
+pytestmark = pytest.mark.slow  # real gunicorn servers under hostile input: left out of `make test-fast`
+
 PEAK_RSS_LIMIT_MB = 2048
 
 

@@ -14,7 +14,8 @@ from tests.pages import png_bytes, receipt_page
 from tests.servers import ROOT, free_port, guide_example, run_python, start_gunicorn
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-pytestmark = pytest.mark.skipif(NGINX is None, reason="Debian nginx is not installed (.ci/run installs it)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(NGINX is None, reason="Debian nginx is not installed (.ci/run installs it)")]
 
 
 def nginx_in_front(folder, upstream_ports: list[int]):
@@ -67,12 +68,13 @@ http {{
 def two_instances(tmp_path_factory):
     """Two gunicorn instances with one shared results folder behind the shipped nginx config."""
     shared = tmp_path_factory.mktemp("shared-results")
-    first = start_gunicorn(tmp_path_factory, "first", OCR_RESULTS_DIR=str(shared))
-    second = start_gunicorn(tmp_path_factory, "second", OCR_RESULTS_DIR=str(shared))
+    home = tmp_path_factory.mktemp("home")  # where gunicorn 25 would put its control socket
+    first = start_gunicorn(tmp_path_factory, "first", OCR_RESULTS_DIR=str(shared), HOME=str(home))
+    second = start_gunicorn(tmp_path_factory, "second", OCR_RESULTS_DIR=str(shared), HOME=str(home))
     instances = [next(first), next(second)]
     ports = [int(instance["url"].rsplit(":", 1)[1]) for instance in instances]
     front = nginx_in_front(tmp_path_factory.mktemp("nginx"), ports)
-    yield {"url": next(front), "instances": instances, "results": shared}
+    yield {"url": next(front), "instances": instances, "results": shared, "home": home}
     for generator in (front, first, second):
         generator.close()
 
@@ -95,6 +97,12 @@ def test_every_result_downloads_through_nginx_whichever_instance_wrote_it(two_in
         assert "POST /ocr 200" in Path(instance["log"].name).read_text(encoding="utf-8")
         for body in bodies:
             assert requests.get(f"{instance['url']}/results/{body['output_file']}", timeout=10).status_code == 200
+
+
+def test_two_instances_on_one_machine_share_no_control_socket(two_instances):
+    assert not (two_instances["home"] / ".gunicorn").exists()  # gunicorn's per-user control socket is off
+    for instance in two_instances["instances"]:
+        assert "control" not in Path(instance["log"].name).read_text(encoding="utf-8").lower()
 
 
 def test_nginx_forwards_a_request_id_and_limits_the_body(two_instances):

@@ -15,6 +15,8 @@ import requests
 from tests.pages import character_error_rate, normalise, png_bytes, receipt_page, slow_page
 from tests.servers import guide_example, run_python
 
+pytestmark = pytest.mark.slow  # real gunicorn servers: left out of `make test-fast`
+
 
 def test_guide_ocr_from_file_runs_unchanged(server, tmp_path, document_png):
     result = run_python(guide_example("ocr_from_file.py", server["url"]), tmp_path)
