@@ -4,7 +4,7 @@ import sys
 from deepseek_ocr_api.settings import Settings, SettingsError
 
 try:
-    settings = Settings.load()
+    settings = Settings.load(warn_unknown=False)
 except SettingsError as exc:  # before any worker starts: one clear line, not a traceback per boot attempt
     sys.exit(f"deepseek-ocr-api cannot start: {exc}")
 

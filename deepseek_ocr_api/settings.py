@@ -118,10 +118,11 @@ class Settings:
         return int(self.max_upload_mb * 2**20)
 
     @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None,
-             overrides: Mapping[str, Any] | None = None) -> Settings:
+    def load(cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None,
+             warn_unknown: bool = True) -> Settings:
         """Defaults, then `OCR_*` variables of `environ` (the process's by default), then `overrides` keyed by
-        setting name in capitals. SettingsError names every bad value at once."""
+        setting name in capitals. SettingsError names every bad value at once; an `OCR_*` variable that is no
+        setting is logged (once: create_app does it, gunicorn's config and worker pass warn_unknown=False)."""
         environ = os.environ if environ is None else environ
         names = {field.name.upper(): field for field in dataclasses.fields(cls)}
         raw: dict[str, Any] = {}
@@ -140,7 +141,8 @@ class Settings:
             problems = [f"{sources[name]}={raw[name]!r}: {' '.join(map(str, messages)).rstrip('.')}"
                         for name, messages in exc.normalized_messages().items()]
             raise SettingsError("Invalid settings: " + "; ".join(problems)) from None
-        unknown = [name for name in environ if name.startswith(PREFIX) and name[len(PREFIX):] not in names]
+        unknown = [name for name in environ if warn_unknown and name.startswith(PREFIX)
+                   and name[len(PREFIX):] not in names]
         for name in unknown:
             close = difflib.get_close_matches(name[len(PREFIX):], names, n=1)
             log.warning("%s is not a setting of this server and is ignored%s", name,

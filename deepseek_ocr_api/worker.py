@@ -70,7 +70,7 @@ class ClientTimeoutWorker(ThreadWorker):
     """gthread, with ClientSocket connections."""
 
     def init_process(self) -> None:
-        settings = Settings.load()
+        settings = Settings.load(warn_unknown=False)
         self.idle_timeout, self.read_timeout = settings.client_idle_timeout, settings.client_read_timeout
         super().init_process()
 
