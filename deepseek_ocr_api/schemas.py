@@ -100,7 +100,11 @@ class BlockOut(Schema):
                                                                  "text, table, image, ... or the `ref` text it was located by"})
     text = fields.String(required=True)
     box = fields.List(fields.Integer(), required=True,
-                      metadata={"description": "[x0, y0, x1, y1] in pixels of the page as read", "example": [62, 41, 934, 83]})
+                      metadata={"description": "[x0, y0, x1, y1] in pixels of the upright page as read",
+                                "example": [62, 41, 934, 83]})
+    confidence = fields.Float(allow_none=True, dump_default=None, metadata={
+        "description": "0-1: the recogniser's confidence in the block's lines, weighted by their characters; "
+                       "null where the engine does not measure it (DeepSeek)", "example": 0.97})
 
 
 class PageOut(Schema):
@@ -109,6 +113,12 @@ class PageOut(Schema):
     width = fields.Integer(required=True, metadata={
         "description": "Pixels of the page as read (PDF: rendered at pdf_dpi; at most max_page_side on the long side)"})
     height = fields.Integer(required=True)
+    rotation = fields.Integer(required=True, metadata={
+        "description": "Clockwise degrees (0, 90, 180 or 270) the uploaded page was turned to make it upright; "
+                       "width, height, boxes and the page picture are of the upright page", "example": 0})
+    confidence = fields.Float(allow_none=True, required=True, metadata={
+        "description": "0-1: the mean of the page's line confidences, weighted by their characters; null where "
+                       "the engine does not measure it (DeepSeek) or the page has no text", "example": 0.96})
     finish_reason = fields.String(required=True)
     blocks = fields.List(fields.Nested(BlockOut), required=True)
     image_file = fields.String(allow_none=True, required=True,

@@ -12,6 +12,7 @@ from typing import Any
 from PIL import ImageDraw
 
 from deepseek_ocr_api.documents import read_document
+from deepseek_ocr_api.engines.orientation import upright
 from deepseek_ocr_api.images import PageLimits
 from deepseek_ocr_api.pdf_renderer import RenderLimits
 from deepseek_ocr_api.results import ResultStore, current_results
@@ -69,8 +70,10 @@ class PageResult:
 
     page: int  # its number in the upload, from 1
     text: str
-    width: int
+    width: int  # of the upright page, as read
     height: int
+    rotation: int  # clockwise degrees the page was turned to make it upright
+    confidence: float | None
     finish_reason: str
     blocks: list[dict[str, Any]]
     image_file: str | None
@@ -154,8 +157,10 @@ def run_ocr(data: bytes, request: OcrRequest) -> DocumentResult:
                 page_started = time.monotonic()
                 image = document.render(number)
                 output = runtime.run(image, request.task, mode)
+                image = upright(image, output.rotation)  # the page as read: its boxes are in these pixels
                 pages.append(PageResult(
-                    number, output.text, image.width, image.height, output.finish_reason, output.blocks,
+                    number, output.text, image.width, image.height, output.rotation, output.confidence,
+                    output.finish_reason, output.blocks,
                     save_page_picture(image, output.blocks, stem, number) if request.return_image else None,
                     round((time.monotonic() - page_started) * 1000, 1), output.tokens))
                 progress.pages_done += 1

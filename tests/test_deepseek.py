@@ -94,6 +94,7 @@ def test_ocr_answers_with_the_engine_metadata(deepseek_client, tiny_checkpoint):
     # Random weights never emit the end token within 24 tokens: the budget ran out, and the answer says so.
     assert body["finish_reason"] == "max_new_tokens" and body["tokens"]["generated"] == MAX_NEW_TOKENS
     assert "OCR_MAX_NEW_TOKENS" in body["message"]
+    assert body["pages"][0]["rotation"] == 0 and body["pages"][0]["confidence"] is None  # not measured
 
 
 def test_ocr_base64_with_grounding_prompt_reads_markdown(deepseek_client):

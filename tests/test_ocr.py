@@ -34,6 +34,22 @@ def test_ocr_returns_the_rendered_text_in_reading_order(client, page):
     assert cer(page, body["text"]) < CER_BOUND, body["text"]
     assert body["engine"] == "embedded" and body["model"].startswith("PP-OCRv6")
     assert body["task"] == "free_ocr" and body["output_format"] == "text"
+    assert body["pages"][0]["rotation"] == 0  # an upright page is read as it came
+    assert 0.9 < body["pages"][0]["confidence"] <= 1 and all(0.5 < b["confidence"] <= 1 for b in body["pages"][0]["blocks"])
+
+
+@pytest.mark.parametrize("turned", [90, 180, 270])
+@pytest.mark.parametrize("page", [prose_page("zh"), two_column_page("en"), receipt_page()], ids=lambda page: page.name)
+def test_a_sideways_or_upside_down_page_is_turned_upright_and_read(client, page, turned):
+    """The upload is the page turned `turned` degrees counter-clockwise; the engine turns it back and says so."""
+    body = post_image(client, png_bytes(page.image.rotate(turned, expand=True)), return_image="true").get_json()
+    read = body["pages"][0]
+    assert read["rotation"] == turned  # clockwise, undoing the counter-clockwise turn
+    assert (read["width"], read["height"]) == page.image.size  # the upright page's pixels
+    picture = Image.open(io.BytesIO(client.get(f"/results/{read['image_file']}").data))
+    assert picture.size == page.image.size  # the page picture, boxes drawn, is upright too
+    assert cer(page, body["text"]) < CER_BOUND, body["text"]
+    assert read["confidence"] > 0.9
 
 
 def test_plain_text_keeps_lines_and_separates_paragraphs(client):
@@ -139,3 +155,4 @@ def test_base64_accepts_line_wrapped_and_unpadded_input(client):
 def test_blank_page_returns_empty_text_not_an_error(client):
     body = post_image(client, png_bytes(Image.new("RGB", (400, 300), "white"))).get_json()
     assert body["success"] is True and body["text"] == ""
+    assert body["pages"][0]["rotation"] == 0 and body["pages"][0]["confidence"] is None

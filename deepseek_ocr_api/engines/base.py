@@ -22,8 +22,11 @@ class OcrOutput:
     mode: str  # the resolution mode the image was read at
     finish_reason: str = "complete"  # or "max_new_tokens", "repetition": the text was cut
     tokens: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(("prompt", "vision", "generated")))
-    # Regions found on the page: {"type", "text", "box": [x0, y0, x1, y1] in pixels of the image as read}.
+    # Regions found on the page: {"type", "text", "box": [x0, y0, x1, y1] in pixels of the upright page, and
+    # "confidence" (0-1) where the engine measures it}.
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    rotation: int = 0  # clockwise degrees (0, 90, 180, 270) the page was turned to make it upright before reading
+    confidence: float | None = None  # 0-1, the lines' confidences weighted by their characters; None: not measured
 
 
 class Engine(ABC):

