@@ -86,13 +86,19 @@ def _response(description: str, content: type[Schema] | dict[str, Any] | None) -
     return {"description": description, "content": {"application/json": {"schema": content}}}
 
 
+def docstring(view: Callable) -> tuple[str, str]:
+    """A view's summary (its docstring's first line) and the description below it."""
+    summary, _, description = inspect.cleandoc(view.__doc__ or "").partition("\n")
+    return summary.strip(), description.strip()
+
+
 def operation(view: Callable, keys_on: bool) -> dict[str, Any]:
     """One OpenAPI operation from a view's docstring and declaration."""
     declared: Documented = view.documented
-    summary, _, description = inspect.cleandoc(view.__doc__ or "").partition("\n")
-    result: dict[str, Any] = {"summary": summary.strip(), "tags": [declared.tag]}
-    if description.strip():
-        result["description"] = description.strip()
+    summary, description = docstring(view)
+    result: dict[str, Any] = {"summary": summary, "tags": [declared.tag]}
+    if description:
+        result["description"] = description
     if declared.parameters:
         result["parameters"] = declared.parameters
     if declared.body is not None:
@@ -156,7 +162,7 @@ def endpoint_list(app: Flask) -> dict[str, str]:
     listed = {}
     for rule, method, view in documented_rules(app):
         declared: Documented = view.documented
-        summary = inspect.cleandoc(view.__doc__ or "").partition("\n")[0].rstrip(".")
+        summary = docstring(view)[0].rstrip(".")
         if declared.body is not None:
             kind = "multipart" if declared.body_type.startswith("multipart/") else "JSON"
             body_fields = declared.body().fields

@@ -12,7 +12,7 @@ from typing import Any
 from PIL import ImageDraw
 
 from deepseek_ocr_api.documents import read_document
-from deepseek_ocr_api.engines.orientation import upright
+from deepseek_ocr_api.engines.orientation import upright, upright_size
 from deepseek_ocr_api.images import PageLimits
 from deepseek_ocr_api.pdf_renderer import RenderLimits
 from deepseek_ocr_api.results import ResultStore, current_results
@@ -137,7 +137,6 @@ class DocumentResult:
         return self.pages[0].height
 
 
-
 def run_ocr(data: bytes, request: OcrRequest) -> DocumentResult:
     """Read an upload (an image, a PDF or a multi-page TIFF); page pictures are saved, the result file is not."""
     started = time.monotonic()
@@ -157,12 +156,14 @@ def run_ocr(data: bytes, request: OcrRequest) -> DocumentResult:
                 page_started = time.monotonic()
                 image = document.render(number)
                 output = runtime.run(image, request.task, mode)
-                image = upright(image, output.rotation)  # the page as read: its boxes are in these pixels
+                # The engine read the page upright: its size and boxes are those of the upright page, and only
+                # a page picture needs the pixels turned again.
+                width, height = upright_size(image.size, output.rotation)
+                picture = (save_page_picture(upright(image, output.rotation), output.blocks, stem, number)
+                           if request.return_image else None)
                 pages.append(PageResult(
-                    number, output.text, image.width, image.height, output.rotation, output.confidence,
-                    output.finish_reason, output.blocks,
-                    save_page_picture(image, output.blocks, stem, number) if request.return_image else None,
-                    round((time.monotonic() - page_started) * 1000, 1), output.tokens))
+                    number, output.text, width, height, output.rotation, output.confidence, output.finish_reason,
+                    output.blocks, picture, round((time.monotonic() - page_started) * 1000, 1), output.tokens))
                 progress.pages_done += 1
                 if len(document.numbers) > 1:
                     log.info("Read page %d (%d of %d) of a %s in %.1f s", number, progress.pages_done,
@@ -170,8 +171,8 @@ def run_ocr(data: bytes, request: OcrRequest) -> DocumentResult:
     finished = time.monotonic()
     described = runtime.describe()
     return DocumentResult(
-        **{name: described[name] for name in ANSWERED_BY}, mode=mode, task=request.task.name, output_format=request.output_format,
-        document_type=document.kind, page_count=document.page_count, pages=pages, stem=stem,
+        **{name: described[name] for name in ANSWERED_BY}, mode=mode, task=request.task.name,
+        output_format=request.output_format, document_type=document.kind, page_count=document.page_count, pages=pages, stem=stem,
         timings={"decode_ms": round((decoded - started) * 1000, 1),
                  "ocr_ms": round((finished - decoded) * 1000, 1),
                  "total_ms": round((time.monotonic() - started) * 1000, 1)})

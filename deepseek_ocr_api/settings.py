@@ -125,20 +125,16 @@ class Settings:
         setting is logged (once: create_app does it, gunicorn's config and worker pass warn_unknown=False)."""
         environ = os.environ if environ is None else environ
         names = {field.name.upper(): field for field in dataclasses.fields(cls)}
-        raw: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for name in names:
-            if PREFIX + name in environ:
-                raw[name], sources[name] = environ[PREFIX + name], PREFIX + name
+        raw = {name: environ[PREFIX + name] for name in names if PREFIX + name in environ}
         for name, value in (overrides or {}).items():
             if name.upper() not in names:
                 raise SettingsError(f"{name} is not a setting; the settings are: {', '.join(names)}")
-            raw[name.upper()], sources[name.upper()] = value, PREFIX + name.upper()
+            raw[name.upper()] = value
         schema = Schema.from_dict({name: names[name].metadata["field"] for name in raw})()
         try:
             parsed = schema.load(raw)
         except ValidationError as exc:
-            problems = [f"{sources[name]}={raw[name]!r}: {' '.join(map(str, messages)).rstrip('.')}"
+            problems = [f"{PREFIX}{name}={raw[name]!r}: {' '.join(map(str, messages)).rstrip('.')}"
                         for name, messages in exc.normalized_messages().items()]
             raise SettingsError("Invalid settings: " + "; ".join(problems)) from None
         unknown = [name for name in environ if warn_unknown and name.startswith(PREFIX)

@@ -12,7 +12,16 @@ from PIL import Image
 from deepseek_ocr_api.documents import TIFF_MAX_PAGES
 from tests.apps import make_app
 from tests.attacks import many_page_tiff
-from tests.pages import PAGE_LINES, character_error_rate, normalise, page_images, pdf_bytes, prose_page, tiff_bytes
+from tests.pages import (
+    PAGE_LINES,
+    character_error_rate,
+    normalise,
+    page_images,
+    pdf_bytes,
+    png_bytes,
+    prose_page,
+    tiff_bytes,
+)
 
 SEPARATOR = "\n\n<--- Page Split --->\n\n"
 
@@ -161,7 +170,7 @@ def test_output_format_json_saves_the_whole_response(client):
 
 
 def test_output_format_markdown_alone_selects_the_markdown_task(client):
-    body = post_document(client, png_of(prose_page("en").image), name="page.png", output_format="markdown").get_json()
+    body = post_document(client, png_bytes(prose_page("en").image), name="page.png", output_format="markdown").get_json()
     assert body["task"] == "markdown" and body["output_file"].endswith(".md")
     assert body["text"].startswith("# Reading Printed Pages")
 
@@ -189,22 +198,16 @@ def test_return_image_saves_each_page_with_its_blocks_drawn(client):
     ({"output_format": "html"}, 400, "output_format"),
 ])
 def test_task_field_with_the_embedded_engine(client, fields, status, message):
-    response = post_document(client, png_of(page_images(1)[0]), name="page.png", **fields)
+    response = post_document(client, png_bytes(page_images(1)[0]), name="page.png", **fields)
     assert response.status_code == status, response.get_json()
     if message:
         assert message in response.get_json()["detail"]["message"]
 
 
 def test_a_prompt_overrides_the_task(client):
-    body = post_document(client, png_of(page_images(1)[0]), name="page.png", task="markdown",
+    body = post_document(client, png_bytes(page_images(1)[0]), name="page.png", task="markdown",
                          prompt="<image>\nFree OCR.").get_json()
     assert body["task"] == "free_ocr" and body["output_format"] == "text"
-
-
-def png_of(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_a_truncated_multi_page_tiff_is_400(client):

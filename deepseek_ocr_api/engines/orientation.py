@@ -72,3 +72,8 @@ def softmax(outputs: np.ndarray) -> np.ndarray:
 def upright(image: Image.Image, rotation: int) -> Image.Image:
     """The page turned `rotation` degrees clockwise."""
     return image.rotate(-rotation, expand=True) if rotation else image
+
+
+def upright_size(size: tuple[int, int], rotation: int) -> tuple[int, int]:
+    """The size of the page turned `rotation` degrees clockwise, without turning its pixels."""
+    return (size[1], size[0]) if rotation % 180 else size
