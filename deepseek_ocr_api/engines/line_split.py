@@ -1,0 +1,106 @@
+"""Detected lines split where their pixels show a gap far wider than a space between words.
+
+The detector sometimes bridges a narrow column gutter (a line of the left column glued to its neighbour in the
+right one), a table's cell border or the gap between a receipt's label and its amount. No reordering of whole
+boxes can undo that, so each box's own pixels are checked before it is read.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# A gap is a gutter when it is at least this many line heights wide, and every other line within CHANNEL_HEIGHTS
+# line heights above or below that spans it is blank there too: a column gutter or a table's column runs down the
+# page, while a wide space after a comma or a stretched word space does not line up with blank space in the lines
+# around it. Lines are compared, not the page between them, so shading and rules between rows do not count.
+GAP_HEIGHTS = 0.65
+CHANNEL_HEIGHTS = 2.5
+CHANNEL_WIDTH_HEIGHTS = 0.25  # the blank channel through a neighbouring line is at least this wide
+# A channel needs lines beside it: at least this many neighbouring lines that cross it blank, or end or start
+# within CHANNEL_REACH_HEIGHTS line heights of it. A lone line has no gutter to respect.
+MIN_CHANNEL_LINES = 2
+CHANNEL_REACH_HEIGHTS = 3.0
+MIN_PIECE_HEIGHTS = 3.0  # the text either side of a gutter spans at least this many line heights
+# Beyond this slope (degrees) a box's columns no longer map to the page's columns: it is left whole.
+MAX_SLOPE_DEGREES = 2.0
+
+
+def _ink(gray: np.ndarray, background: float, contrast: float) -> np.ndarray:
+    # Ink differs from the background either way: dark on light or light on dark.
+    return np.abs(gray - background) > 0.4 * contrast
+
+
+def _blank_columns(ink: np.ndarray) -> np.ndarray:
+    return ink.sum(axis=0) <= max(1, 0.04 * ink.shape[0])
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    longest = current = 0
+    for flag in flags:
+        current = current + 1 if flag else 0
+        longest = max(longest, current)
+    return longest
+
+
+def _bounds(quad: np.ndarray) -> tuple[int, int, int, int]:
+    return int(quad[:, 0].min()), int(quad[:, 1].min()), int(quad[:, 0].max()), int(quad[:, 1].max())
+
+
+def gaps(page: np.ndarray, quad: np.ndarray, crop: np.ndarray, others: list[np.ndarray]) -> list[tuple[int, int]]:
+    """The blank column runs of a line's straightened image (`crop`) that a gutter runs through, in its pixels.
+
+    `page` is the whole page in grey, `quad` the line's box on it (top-left, top-right, bottom-right,
+    bottom-left), `others` the boxes of the page's other lines.
+    """
+    height = crop.shape[0]
+    (x0, y0), (x1, y1) = quad[0], quad[1]
+    if abs(np.degrees(np.arctan2(y1 - y0, x1 - x0))) > MAX_SLOPE_DEGREES:
+        return []
+    gray = crop.mean(axis=2)
+    low, high = np.percentile(gray, (2, 98))
+    if high - low < 40:  # no contrast: nothing to tell ink from paper
+        return []
+    background, contrast = float(np.median(gray)), float(high - low)
+    inked = np.flatnonzero(~_blank_columns(_ink(gray, background, contrast)))
+    if len(inked) < 2:
+        return []
+    blank = np.diff(inked) - 1
+    # Both sides hold text of some length: a list's "1)" or a receipt's tax code beside its amount stays attached.
+    wide = [index for index in np.flatnonzero(blank >= GAP_HEIGHTS * height)
+            if min(inked[index] - inked[0], inked[-1] - inked[index + 1]) >= MIN_PIECE_HEIGHTS * height]
+    if not wide:
+        return []
+    _, top, _, bottom = _bounds(quad)
+    own = _bounds(quad)
+    near = [box for box in map(_bounds, others) if box != own and box[3] > top - CHANNEL_HEIGHTS * height
+            and box[1] < bottom + CHANNEL_HEIGHTS * height]
+    result = []
+    for index in wide:
+        start, end = int(inked[index]) + 1, int(inked[index + 1])
+        left, right = int(x0) + start, int(x0) + end
+        reach = CHANNEL_REACH_HEIGHTS * height
+        beside = [box for box in near if left - reach < box[2] <= right or left <= box[0] < right + reach]
+        crossing = [box for box in near if box[0] < left and box[2] > right]
+        if len(beside) + len(crossing) >= MIN_CHANNEL_LINES and all(
+                _longest_run(_blank_columns(_ink(page[box[1]:box[3], left:right].astype(np.float32), background,
+                                                 contrast))) >= CHANNEL_WIDTH_HEIGHTS * height
+                for box in crossing):
+            result.append((start, end))
+    return result
+
+
+def split_quad(quad: np.ndarray, width: int, height: int, cuts: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The pieces of a box (top-left, top-right, bottom-right, bottom-left) either side of each gap, measured in
+    its straightened image of `width` pixels, with a little of the gap kept as margin."""
+    top_left, top_right, bottom_right, bottom_left = (np.asarray(point, dtype=np.float32) for point in quad)
+    margin = 0.25 * height
+    edges = [0.0]
+    for start, end in cuts:
+        edges += [min(start + margin, end), max(end - margin, start)]
+    edges.append(float(width))
+    pieces = []
+    for left, right in zip(edges[0::2], edges[1::2]):
+        a, b = left / width, right / width
+        pieces.append(np.array([top_left + a * (top_right - top_left), top_left + b * (top_right - top_left),
+                                bottom_left + b * (bottom_right - bottom_left),
+                                bottom_left + a * (bottom_right - bottom_left)], dtype=np.float32))
+    return pieces

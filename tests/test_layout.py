@@ -1,0 +1,53 @@
+"""Layouts that real pages have and reading order gets wrong, read through the HTTP contract by the real embedded
+engine: narrow column gutters, receipt and table rows, headings over a textured background, turned pages. Each
+is held to a CER bound over the page's text in reading order."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.pages import (
+    character_error_rate,
+    item_table_page,
+    magazine_page,
+    noisy_heading_page,
+    normalise,
+    png_bytes,
+)
+
+CER_BOUND = 0.02
+
+
+def read(client, page, **fields):
+    response = client.post("/ocr", data={"image": (io.BytesIO(png_bytes(page.image)), "page.png"),
+                                         "save_to_file": "false", **fields})
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def cer(page, text):
+    return character_error_rate(normalise(page.text, page.language), normalise(text, page.language))
+
+
+def test_columns_with_gutters_narrower_than_a_line_are_read_one_after_another(client):
+    page = magazine_page()
+    text = read(client, page)["text"]
+    assert cer(page, text) < CER_BOUND, text
+
+
+@pytest.mark.parametrize("turned", [0, 90, 270])
+def test_a_receipt_item_table_is_read_row_by_row(client, turned):
+    page = item_table_page()
+    if turned:
+        page.image = page.image.rotate(turned, expand=True)
+    body = read(client, page)
+    assert body["text"].splitlines() == page.lines  # one row per line, no blank lines between rows
+    assert body["pages"][0]["rotation"] == turned
+
+
+def test_a_heading_on_a_textured_background_stays_apart_from_its_paragraph(client):
+    page = noisy_heading_page()
+    body = read(client, page, prompt="<image>\n<|grounding|>Convert the document to markdown.")
+    assert body["text"].startswith("# Reading Printed Pages\n\n"), body["text"]
+    assert cer(page, body["text"].removeprefix("# ")) < CER_BOUND, body["text"]
