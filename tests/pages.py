@@ -219,8 +219,9 @@ def magazine_page(gutter: int = 22, size: int = 22, column_width: int = 430) -> 
     """Three justified columns of prose with gutters one em wide (under a line height): a detector is tempted to read
     straight across them."""
     font = _font("en", size)
-    text = " ".join(EN_PARAGRAPHS * 2)
-    columns = [wrap(text, font, column_width, "en") for _ in range(3)]
+    # Each column starts with a different paragraph, so that reading across columns shows.
+    columns = [wrap(" ".join((EN_PARAGRAPHS[index:] + EN_PARAGRAPHS[:index]) * 2), font, column_width, "en")
+               for index in range(3)]
     margin, step = 40, int(size * 1.45)
     rows = max(len(column) for column in columns)
     image = Image.new("RGB", (2 * margin + 3 * column_width + 2 * gutter, 2 * margin + rows * step), "white")

@@ -85,13 +85,21 @@ class Paragraph:
         return _union([line.pixels for line in self.lines])
 
 
+# How far a box's sides are moved in, in line heights, when looking for the gap between columns.
+BOX_INSET_HEIGHTS = 0.25
 # A text column is at least this many line heights wide (about a dozen characters).
 MIN_COLUMN_HEIGHTS = 6
 
 
+def _inset(line: TextLine) -> float:
+    return min(BOX_INSET_HEIGHTS * line.height, (line.box[2] - line.box[0]) / 4)
+
+
 def _column_gutter(lines: list[TextLine]) -> float | None:
     """The x of the widest empty vertical band between lines that is narrower than the columns it separates."""
-    intervals = sorted((line.box[0], line.box[2]) for line in lines)
+    # Boxes are padded around their ink; a column's ragged or justified edge moves by a few pixels from line to
+    # line. Inset, they leave a gutter narrower than a line height open.
+    intervals = sorted((line.box[0] + _inset(line), line.box[2] - _inset(line)) for line in lines)
     min_column = MIN_COLUMN_HEIGHTS * median(line.height for line in lines)
     best, covered_to = None, intervals[0][1]
     left_edge = intervals[0][0]
