@@ -5,6 +5,7 @@ import math
 
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
+    drop_stray_chinese,
     lines_from_quads,
     paragraphs,
     to_blocks,
@@ -79,3 +80,14 @@ def test_markdown_heading_and_paragraph_breaks():
 def test_chinese_lines_join_without_spaces_in_markdown():
     lines = [line("光学字符识别把印刷文字的图片", 40, 10, 900), line("转换成文本。", 40, 40, 880)]
     assert to_markdown(paragraphs(lines)) == "光学字符识别把印刷文字的图片转换成文本。"
+
+
+def test_a_misread_row_of_stars_on_an_english_page_loses_its_chinese_characters():
+    lines = [TextLine("TOTAL 12.00", (0, 0, 200, 20), 0.98), TextLine("THANK YOU", (0, 30, 200, 50), 0.97),
+             TextLine("家家家家 DINE IN 家家", (0, 60, 200, 80), 0.62), TextLine("冰水冰水", (0, 90, 200, 110), 0.6)]
+    assert [line.text for line in drop_stray_chinese(lines)] == ["TOTAL 12.00", "THANK YOU", "DINE IN"]
+    # On a Chinese page, or where the line was read with confidence, nothing is removed.
+    chinese = [TextLine("光学字符识别", (0, 0, 200, 20), 0.98), TextLine("冰水 POS", (0, 30, 200, 50), 0.6)]
+    assert drop_stray_chinese(chinese) == chinese
+    sure = [TextLine("TOTAL 12.00", (0, 0, 200, 20), 0.98), TextLine("王小明 PAID", (0, 30, 200, 50), 0.95)]
+    assert drop_stray_chinese(sure) == sure

@@ -15,6 +15,7 @@ from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, up
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
     confidence,
+    drop_stray_chinese,
     lines_from_quads,
     paragraphs,
     to_blocks,
@@ -205,4 +206,4 @@ class EmbeddedEngine(Engine):
         recognised = self._ocr.text_recognizer(crops)
         found = [(text.strip(), quad.tolist(), float(score)) for quad, (text, score) in zip(quads, recognised)
                  if score >= self._ocr.drop_score]
-        return lines_from_quads([item for item in found if item[0]])
+        return drop_stray_chinese(lines_from_quads([item for item in found if item[0]]))

@@ -49,6 +49,30 @@ def skew(quads: list) -> float:
     return median(angles) if len(angles) >= 3 else 0.0
 
 
+# On a page of Latin text, a line read with less confidence than this that holds Chinese characters is a row of
+# ornaments (asterisks, stars, a dotted rule) misread: PP-OCRv6 reads "*****" as "家家家家家".
+STRAY_SCRIPT_SCORE = 0.8
+CONFIDENT_SCORE = 0.9
+
+
+def drop_stray_chinese(lines: list[TextLine]) -> list[TextLine]:
+    """On a page whose confidently read text is Latin (at most 1 Chinese character in 100), Chinese characters
+    in weakly read lines are removed, and lines left with nothing but punctuation are dropped."""
+    confident = "".join(line.text for line in lines if line.score >= CONFIDENT_SCORE)
+    letters = [char for char in confident if char.isalpha()]
+    if not letters or sum(_is_cjk(char) for char in letters) > 0.01 * len(letters):
+        return lines
+    kept = []
+    for line in lines:
+        if line.score < STRAY_SCRIPT_SCORE and any(_is_cjk(char) for char in line.text):
+            text = " ".join("".join(" " if _is_cjk(char) else char for char in line.text).split())
+            if not any(char.isalnum() for char in text):
+                continue
+            line = TextLine(text, line.box, line.score, line.page_box)
+        kept.append(line)
+    return kept
+
+
 def lines_from_quads(found: list[tuple[str, list, float]]) -> list[TextLine]:
     """Lines from the detector's quadrilaterals (top-left, top-right, bottom-right, bottom-left) with their text
     and score. On a skewed page (a photographed receipt) each line is also placed in the page turned straight, so
