@@ -1,4 +1,5 @@
-"""Detected lines split where their pixels show a gap far wider than a space between words.
+"""Detected lines cut where their pixels show a gap wider than a space between words, lined up with blank space
+in the lines around it.
 
 The detector sometimes bridges a narrow column gutter (a line of the left column glued to its neighbour in the
 right one), a table's cell border or the gap between a receipt's label and its amount. No reordering of whole

@@ -1,0 +1,45 @@
+"""Cutting a detected line at a gutter: only where the gap lines up with blank space in the lines around it."""
+from __future__ import annotations
+
+import numpy as np
+
+from deepseek_ocr_api.engines.line_split import gaps, split_quad
+
+HEIGHT = 20
+
+
+def page_with_rows(rows):
+    """A white page with 'words' (x0, x1) on rows 30 px apart, each a run of strokes like letters; returns the page
+    and each row's box."""
+    page = np.full((40 + 30 * len(rows), 600), 255, dtype=np.uint8)
+    quads = []
+    for index, words in enumerate(rows):
+        top = 20 + 30 * index
+        for x0, x1 in words:
+            page[top + 4:top + HEIGHT - 4, x0:x1:3] = 0
+        left, right = words[0][0] - 4, words[-1][1] + 4
+        quads.append(np.array([[left, top], [right, top], [right, top + HEIGHT], [left, top + HEIGHT]], np.float32))
+    return page, quads
+
+
+def crop_of(page, quad):
+    x0, y0, x1, y1 = int(quad[0][0]), int(quad[0][1]), int(quad[2][0]), int(quad[2][1])
+    return np.repeat(page[y0:y1, x0:x1, None], 3, axis=2)
+
+
+def test_a_gap_that_runs_down_the_page_is_cut_and_one_that_does_not_is_kept():
+    # Rows of two columns with a 16 px gutter at x 300-316; word spaces are 6 px.
+    column_rows = [[(20, 120), (126, 300), (316, 450), (456, 580)] for _ in range(5)]
+    page, quads = page_with_rows(column_rows)
+    middle = quads[2]
+    cuts = gaps(page, middle, crop_of(page, middle), quads)
+    # One cut, in the line's own pixels (which start at x 16): from after the last stroke before the gutter to
+    # the first stroke after it.
+    assert len(cuts) == 1 and 280 <= cuts[0][0] <= 300 - 16 and cuts[0][1] == 316 - 16
+    pieces = split_quad(middle, 568, HEIGHT, cuts)
+    assert len(pieces) == 2 and pieces[0][1][0] < 310 < pieces[1][0][0]
+
+    # The same wide gap on one line only, with words above and below running through it: a wide space, kept.
+    prose_rows = [[(20, 580)], [(20, 580)], [(20, 300), (316, 580)], [(20, 580)], [(20, 580)]]
+    page, quads = page_with_rows(prose_rows)
+    assert gaps(page, quads[2], crop_of(page, quads[2]), quads) == []
