@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepseek_ocr_api.engines.line_split import gaps, split_quad
+from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad
 
 HEIGHT = 20
 
@@ -32,7 +32,7 @@ def test_a_gap_that_runs_down_the_page_is_cut_and_one_that_does_not_is_kept():
     column_rows = [[(20, 120), (126, 300), (316, 450), (456, 580)] for _ in range(5)]
     page, quads = page_with_rows(column_rows)
     middle = quads[2]
-    cuts = gaps(page, middle, crop_of(page, middle), quads)
+    cuts = gaps(page, middle, crop_of(page, middle), bounds(quads))
     # One cut, in the line's own pixels (which start at x 16): from after the last stroke before the gutter to
     # the first stroke after it.
     assert len(cuts) == 1 and 280 <= cuts[0][0] <= 300 - 16 and cuts[0][1] == 316 - 16
@@ -42,4 +42,4 @@ def test_a_gap_that_runs_down_the_page_is_cut_and_one_that_does_not_is_kept():
     # The same wide gap on one line only, with words above and below running through it: a wide space, kept.
     prose_rows = [[(20, 580)], [(20, 580)], [(20, 300), (316, 580)], [(20, 580)], [(20, 580)]]
     page, quads = page_with_rows(prose_rows)
-    assert gaps(page, quads[2], crop_of(page, quads[2]), quads) == []
+    assert gaps(page, quads[2], crop_of(page, quads[2]), bounds(quads)) == []

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, OcrOutput
-from deepseek_ocr_api.engines.line_split import gaps, split_quad
+from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
@@ -193,12 +193,12 @@ class EmbeddedEngine(Engine):
         detected = self._ocr.text_detector(bgr)
         if detected is None or not len(detected):
             return []
-        gray = np.asarray(image.convert("L"))
+        gray, lines = np.asarray(image.convert("L")), bounds(detected)
         quads, crops = [], []
         for quad in detected:
             crop = get_rotate_crop_image(bgr, quad.astype(np.float32))
             height, width = crop.shape[:2]
-            cuts = gaps(gray, quad, crop, detected) if self.split_lines and width > height else []  # a tall box comes back turned; leave it whole
+            cuts = gaps(gray, quad, crop, lines) if self.split_lines and width > height else []  # a tall box comes back turned; leave it whole
             pieces = split_quad(quad, width, height, cuts) if cuts else [quad]
             for piece in pieces:
                 quads.append(piece)

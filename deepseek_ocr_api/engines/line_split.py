@@ -46,11 +46,17 @@ def _bounds(quad: np.ndarray) -> tuple[int, int, int, int]:
     return int(quad[:, 0].min()), int(quad[:, 1].min()), int(quad[:, 0].max()), int(quad[:, 1].max())
 
 
-def gaps(page: np.ndarray, quad: np.ndarray, crop: np.ndarray, others: list[np.ndarray]) -> list[tuple[int, int]]:
+def bounds(quads) -> list[tuple[int, int, int, int]]:
+    """Each quad's axis-aligned box (x0, y0, x1, y1), as `gaps` takes the page's lines."""
+    return [_bounds(np.asarray(quad)) for quad in quads]
+
+
+def gaps(page: np.ndarray, quad: np.ndarray, crop: np.ndarray, lines: list[tuple[int, int, int, int]]
+         ) -> list[tuple[int, int]]:
     """The blank column runs of a line's straightened image (`crop`) that a gutter runs through, in its pixels.
 
     `page` is the whole page in grey, `quad` the line's box on it (top-left, top-right, bottom-right,
-    bottom-left), `others` the boxes of the page's other lines.
+    bottom-left), `lines` the boxes of all the page's lines (`bounds`).
     """
     height = crop.shape[0]
     (x0, y0), (x1, y1) = quad[0], quad[1]
@@ -72,7 +78,7 @@ def gaps(page: np.ndarray, quad: np.ndarray, crop: np.ndarray, others: list[np.n
         return []
     _, top, _, bottom = _bounds(quad)
     own = _bounds(quad)
-    near = [box for box in map(_bounds, others) if box != own and box[3] > top - CHANNEL_HEIGHTS * height
+    near = [box for box in lines if box != own and box[3] > top - CHANNEL_HEIGHTS * height
             and box[1] < bottom + CHANNEL_HEIGHTS * height]
     result = []
     for index in wide:
