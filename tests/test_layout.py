@@ -48,6 +48,16 @@ def test_a_receipt_item_table_is_read_row_by_row(client, turned):
     assert body["pages"][0]["rotation"] == turned
 
 
+def test_a_receipt_item_table_in_markdown_is_a_markdown_table(client):
+    page = item_table_page()
+    body = read(client, page, prompt="<image>\n<|grounding|>Convert the document to markdown.")
+    rows = [line.split(" ") for line in page.lines]
+    cells = [[" ".join(row[:-2]), row[-2], row[-1]] for row in rows]
+    assert body["text"] == "\n".join(["| " + " | ".join(cells[0]) + " |", "|---|---|---|"]
+                                     + ["| " + " | ".join(row) + " |" for row in cells[1:]])
+    assert [block["type"] for block in body["pages"][0]["blocks"]] == ["table"]
+
+
 def test_a_heading_on_a_textured_background_stays_apart_from_its_paragraph(client):
     page = noisy_heading_page()
     body = read(client, page, prompt="<image>\n<|grounding|>Convert the document to markdown.")

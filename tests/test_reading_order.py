@@ -91,3 +91,22 @@ def test_a_misread_row_of_stars_on_an_english_page_loses_its_chinese_characters(
     assert drop_stray_chinese(chinese) == chinese
     sure = [TextLine("TOTAL 12.00", (0, 0, 200, 20), 0.98), TextLine("王小明 PAID", (0, 30, 200, 50), 0.95)]
     assert drop_stray_chinese(sure) == sure
+
+
+def test_a_table_comes_out_as_a_markdown_table_between_its_title_and_its_note():
+    people = [("Name", "Phone", "E-mail"), ("Ann Lee, Managing Director", "(203) 569-4345", "alee@example.com"),
+              ("Bo Chan, Research Associate", "(203) 569-4351", "b|chan@example.com")]
+    lines = [line("Our analysts", 40, 20, 400, 40), line("All in Stamford", 40, 300, 300)]
+    for row, cells in enumerate(people):
+        for x0, text in zip((40, 600, 900), cells):
+            lines.append(line(text, x0, 100 + 40 * row, x0 + 12 * len(text)))
+    found = paragraphs(lines)
+    assert to_markdown(found) == "\n".join([
+        "# Our analysts", "",
+        "| Name | Phone | E-mail |", "|---|---|---|",
+        "| Ann Lee, Managing Director | (203) 569-4345 | alee@example.com |",
+        "| Bo Chan, Research Associate | (203) 569-4351 | b\\|chan@example.com |", "",
+        "All in Stamford"])
+    assert [block["type"] for block in to_blocks(found)] == ["heading", "table", "paragraph"]
+    # Plain text keeps one printed row per line.
+    assert lines_of(lines)[1:4] == [" ".join(cells) for cells in people]

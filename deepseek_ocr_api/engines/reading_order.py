@@ -24,6 +24,11 @@ class TextLine:
     box: Box
     score: float = 1.0
     page_box: Box | None = None
+    joined: list[TextLine] | None = None  # the boxes a visual line was joined from, left to right
+
+    @property
+    def parts(self) -> list[TextLine]:
+        return self.joined or [self]
 
     @property
     def height(self) -> float:
@@ -93,12 +98,18 @@ def lines_from_quads(found: list[tuple[str, list, float]]) -> list[TextLine]:
     return lines
 
 
+class TableLines(list):
+    """The lines of a table or receipt, as order_columns finds them: read row by row."""
+
+
 @dataclass
 class Paragraph:
-    """Consecutive lines of one column that belong together; `level` > 0 marks a heading."""
+    """Consecutive lines of one column that belong together; `level` > 0 marks a heading; `cells`, where set,
+    holds a table's rows, each a list of its cells' text."""
 
     lines: list[TextLine] = field(default_factory=list)
     level: int = 0
+    cells: list[list[str]] | None = None
 
     @property
     def box(self) -> Box:
@@ -119,8 +130,9 @@ def _inset(line: TextLine) -> float:
     return min(BOX_INSET_HEIGHTS * line.height, (line.box[2] - line.box[0]) / 4)
 
 
-def _column_gutter(lines: list[TextLine]) -> float | None:
-    """The x of the widest empty vertical band between lines that is narrower than the columns it separates."""
+def _column_gutter(lines: list[TextLine], any_width: bool = False) -> float | None:
+    """The x of the widest empty vertical band between lines that is narrower than the columns it separates, or
+    with `any_width`, of the widest one (a table's columns are narrow and far apart)."""
     # Boxes are padded around their ink; a column's ragged or justified edge moves by a few pixels from line to
     # line. Inset, they leave a gutter narrower than a line height open.
     intervals = sorted((line.box[0] + _inset(line), line.box[2] - _inset(line)) for line in lines)
@@ -135,7 +147,8 @@ def _column_gutter(lines: list[TextLine]) -> float | None:
             # A gutter between text columns is narrower than either column, and columns hold words,
             # not a price: a gap before a short right-hand part is a receipt or table row, read across.
             narrowest = min(left_width, right_width)
-            if gap < narrowest and narrowest >= min_column and (best is None or gap > best[0]):
+            fits = any_width or (gap < narrowest and narrowest >= min_column)
+            if fits and (best is None or gap > best[0]):
                 best = (gap, (covered_to + start) / 2)
         covered_to = max(covered_to, end)
     return None if best is None else best[1]
@@ -195,7 +208,14 @@ def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
         right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gutter]
         if not _is_table(left, right):
             return order_columns(left) + order_columns(right)
-        return [lines]  # one block, whose visual lines are its rows
+        return [TableLines(lines)]  # one block, whose visual lines are its rows
+    # A gap too wide for a column gutter, with rows lining up across it: a table with narrow columns far apart.
+    gap = _column_gutter(lines, any_width=True) if len(lines) > 1 else None
+    if gap is not None:
+        left = [line for line in lines if (line.box[0] + line.box[2]) / 2 < gap]
+        right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gap]
+        if _is_table(left, right):
+            return [TableLines(lines)]
     # No gutter through the whole region: group consecutive bands that share a column structure
     # (a full-width title, then two columns, then a full-width footer) and cut each group again.
     groups: list[list[TextLine]] = []
@@ -212,12 +232,38 @@ def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
     return [column for group in groups for column in order_columns(group)]
 
 
+def _table_cells(lines: list[TextLine], rows: list[TextLine]) -> list[list[str]] | None:
+    """A table's rows as cells: columns are the table's gutters, each box goes to the column its middle is in,
+    boxes of one row and column are joined. None where the table has one column only."""
+    edges = sorted(_gutters(lines))
+    if not edges:
+        return None
+    table = []
+    for row in rows:
+        cells = [[] for _ in range(len(edges) + 1)]
+        for part in row.parts:
+            middle = (part.box[0] + part.box[2]) / 2
+            cells[sum(1 for edge in edges if middle >= edge)].append(part.text)
+        table.append([" ".join(cell) for cell in cells])
+    return table
+
+
+def _gutters(lines: list[TextLine]) -> list[float]:
+    """Every gutter of a region, found by cutting at the widest one and then inside each side."""
+    gutter = _column_gutter(lines, any_width=True) if len(lines) > 1 else None
+    if gutter is None:
+        return []
+    left = [line for line in lines if (line.box[0] + line.box[2]) / 2 < gutter]
+    right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gutter]
+    return _gutters(left) + [gutter] + _gutters(right)
+
+
 def join_row(parts: list[TextLine]) -> TextLine:
     """Merge boxes that sit on one visual line into one line, left to right."""
     parts = sorted(parts, key=lambda line: line.box[0])
     text = " ".join(part.text for part in parts)
     page_box = _union([part.pixels for part in parts]) if any(part.page_box for part in parts) else None
-    return TextLine(text, _union([part.box for part in parts]), confidence(parts), page_box)
+    return TextLine(text, _union([part.box for part in parts]), confidence(parts), page_box, parts)
 
 
 def confidence(lines: list[TextLine]) -> float:
@@ -261,31 +307,49 @@ def _visual_lines(column: list[TextLine]) -> list[TextLine]:
 
 
 def paragraphs(lines: list[TextLine]) -> list[Paragraph]:
-    """Paragraphs in reading order; a gap well above the usual line pitch starts a new one."""
-    columns = [_visual_lines(column) for column in order_columns(lines)]
+    """Paragraphs in reading order; a gap well above the usual line pitch starts a new one. A table's rows that
+    have two or more cells make one paragraph with `cells`."""
+    found_columns = order_columns(lines)
+    columns = [_visual_lines(column) for column in found_columns]
     all_lines = [line for column in columns for line in column]
     if not all_lines:
         return []
     body_height = median(line.height for line in all_lines)
     result: list[Paragraph] = []
-    for column in columns:
-        # The line pitch inside a paragraph is the common small one; the lower quartile finds it
-        # even when most paragraphs are only two lines long (half the pitches are paragraph breaks).
-        pitches = sorted(b.box[1] - a.box[1] for a, b in zip(column, column[1:]) if b.box[1] > a.box[1])
-        pitch = pitches[len(pitches) // 4] if pitches else body_height * 1.5
-        for index, line in enumerate(column):
-            level = heading_level(line, body_height)
-            previous = column[index - 1] if index else None
-            starts_new = (
-                previous is None
-                or level > 0
-                or result[-1].level > 0
-                or line.box[1] - previous.box[1] > 1.5 * pitch
-            )
-            if starts_new:
-                result.append(Paragraph([line], level))
-            else:
-                result[-1].lines.append(line)
+    for found, column in zip(found_columns, columns):
+        cells = _table_cells(found, column) if isinstance(found, TableLines) else None
+        rows = [index for index, row in enumerate(cells or []) if sum(1 for cell in row if cell) >= 2]
+        if len(rows) < 2:
+            result += _column_paragraphs(column, body_height)
+            continue
+        # A title above the table or a note under it, alone in its row, is not part of the grid.
+        first, last = rows[0], rows[-1] + 1
+        result += _column_paragraphs(column[:first], body_height)
+        result.append(Paragraph(column[first:last], cells=cells[first:last]))
+        result += _column_paragraphs(column[last:], body_height)
+    return result
+
+
+def _column_paragraphs(column: list[TextLine], body_height: float) -> list[Paragraph]:
+    """One column's lines, top to bottom, as paragraphs and headings."""
+    result: list[Paragraph] = []
+    # The line pitch inside a paragraph is the common small one; the lower quartile finds it
+    # even when most paragraphs are only two lines long (half the pitches are paragraph breaks).
+    pitches = sorted(b.box[1] - a.box[1] for a, b in zip(column, column[1:]) if b.box[1] > a.box[1])
+    pitch = pitches[len(pitches) // 4] if pitches else body_height * 1.5
+    for index, line in enumerate(column):
+        level = heading_level(line, body_height)
+        previous = column[index - 1] if index else None
+        starts_new = (
+            previous is None
+            or level > 0
+            or result[-1].level > 0
+            or line.box[1] - previous.box[1] > 1.5 * pitch
+        )
+        if starts_new:
+            result.append(Paragraph([line], level))
+        else:
+            result[-1].lines.append(line)
     return result
 
 
@@ -329,7 +393,9 @@ def to_markdown(paragraphs_: list[Paragraph]) -> str:
     blocks = []
     for paragraph in paragraphs_:
         text = join_paragraph(paragraph)
-        if paragraph.level:
+        if paragraph.cells:
+            blocks.append(markdown_table(paragraph.cells))
+        elif paragraph.level:
             blocks.append("#" * paragraph.level + " " + text)
         else:
             # A paragraph that starts like markdown syntax would change meaning when rendered.
@@ -337,9 +403,17 @@ def to_markdown(paragraphs_: list[Paragraph]) -> str:
     return "\n\n".join(blocks)
 
 
+def markdown_table(rows: list[list[str]]) -> str:
+    """Rows of cells as a markdown table, the first row as its header."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    return "\n".join([line(rows[0]), "|" + "---|" * len(rows[0])] + [line(row) for row in rows[1:]])
+
+
 def to_blocks(paragraphs_: list[Paragraph]) -> list[dict]:
     """Each paragraph as a block in reading order: heading or paragraph, its text, its box in pixels, and the
     recogniser's confidence in it."""
-    return [{"type": "heading" if paragraph.level else "paragraph", "text": join_paragraph(paragraph),
+    return [{"type": "table" if paragraph.cells else "heading" if paragraph.level else "paragraph",
+             "text": join_paragraph(paragraph),
              "box": [round(value) for value in paragraph.pixels], "confidence": round(confidence(paragraph.lines), 4)}
             for paragraph in paragraphs_]
