@@ -9,6 +9,7 @@ import pytest
 
 from tests.pages import (
     character_error_rate,
+    drop_cap_page,
     item_table_page,
     magazine_page,
     noisy_heading_page,
@@ -56,6 +57,13 @@ def test_a_receipt_item_table_in_markdown_is_a_markdown_table(client):
     assert body["text"] == "\n".join(["| " + " | ".join(cells[0]) + " |", "|---|---|---|"]
                                      + ["| " + " | ".join(row) + " |" for row in cells[1:]])
     assert [block["type"] for block in body["pages"][0]["blocks"]] == ["table"]
+
+
+def test_a_drop_cap_joins_its_word(client):
+    page = drop_cap_page()  # a large "O" three lines tall, beside "ptical character recognition ..."
+    text = read(client, page)["text"]
+    assert text.startswith("Optical character recognition"), text
+    assert cer(page, text) < CER_BOUND, text
 
 
 def test_a_heading_on_a_textured_background_stays_apart_from_its_paragraph(client):

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, OcrOutput
+from deepseek_ocr_api.engines.drop_caps import read_drop_caps
 from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
@@ -193,12 +194,12 @@ class EmbeddedEngine(Engine):
         detected = self._ocr.text_detector(bgr)
         if detected is None or not len(detected):
             return []
-        gray, lines = np.asarray(image.convert("L")), bounds(detected)
+        gray, boxes = np.asarray(image.convert("L")), bounds(detected)
         quads, crops = [], []
         for quad in detected:
             crop = get_rotate_crop_image(bgr, quad.astype(np.float32))
             height, width = crop.shape[:2]
-            cuts = gaps(gray, quad, crop, lines) if self.split_lines and width > height else []  # a tall box comes back turned; leave it whole
+            cuts = gaps(gray, quad, crop, boxes) if self.split_lines and width > height else []  # a tall box comes back turned; leave it whole
             pieces = split_quad(quad, width, height, cuts) if cuts else [quad]
             for piece in pieces:
                 quads.append(piece)
@@ -206,4 +207,5 @@ class EmbeddedEngine(Engine):
         recognised = self._ocr.text_recognizer(crops)
         found = [(text.strip(), quad.tolist(), float(score)) for quad, (text, score) in zip(quads, recognised)
                  if score >= self._ocr.drop_score]
-        return drop_stray_chinese(lines_from_quads([item for item in found if item[0]]))
+        lines = drop_stray_chinese(lines_from_quads([item for item in found if item[0]]))
+        return read_drop_caps(gray, lines, lambda crop: self._ocr.text_recognizer([crop])[0])
