@@ -7,6 +7,7 @@ the page's own pixels are checked for such a glyph; the recogniser reads it, and
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -42,9 +43,8 @@ def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.n
     for line in lines:
         x0, y0 = int(line.pixels[0]), int(line.pixels[1])
         left = max(0, int(x0 - (MAX_CAP_WIDTH_LINES + MAX_CAP_GAP_LINES) * body))
-        bottom = min(gray.shape[0], int(y0 + MAX_CAP_LINES * body))
         top = max(0, int(y0 - 0.6 * body))
-        bottom = int(_free_below(line, lines, left, bottom))
+        bottom = int(_free_below(line, lines, left, min(gray.shape[0], y0 + MAX_CAP_LINES * body)))
         # A drop cap spans several lines, so the next line is set beside it too, starting where this one does.
         beside = any(other is not line and abs(other.pixels[0] - x0) < 0.5 * body
                      and y0 < other.pixels[1] < y0 + 2.5 * body for other in lines)
@@ -80,5 +80,5 @@ def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.n
         text, cap_x0 = found
         box = (line.box[0] - (x0 - cap_x0), line.box[1], line.box[2], line.box[3])
         page_box = (cap_x0, line.pixels[1], line.pixels[2], line.pixels[3]) if line.page_box else None
-        result.append(TextLine(text + line.text, box, line.score, page_box))
+        result.append(replace(line, text=text + line.text, box=box, page_box=page_box))
     return result

@@ -199,7 +199,8 @@ class EmbeddedEngine(Engine):
         for quad in detected:
             crop = get_rotate_crop_image(bgr, quad.astype(np.float32))
             height, width = crop.shape[:2]
-            cuts = gaps(gray, quad, crop, boxes) if self.split_lines and width > height else []  # a tall box comes back turned; leave it whole
+            # A tall box comes back turned; it is left whole.
+            cuts = gaps(gray, quad, crop, boxes) if self.split_lines and width > height else []
             pieces = split_quad(quad, width, height, cuts) if cuts else [quad]
             for piece in pieces:
                 quads.append(piece)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import median
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
@@ -73,7 +73,7 @@ def drop_stray_chinese(lines: list[TextLine]) -> list[TextLine]:
             text = " ".join("".join(" " if _is_cjk(char) else char for char in line.text).split())
             if not any(char.isalnum() for char in text):
                 continue
-            line = TextLine(text, line.box, line.score, line.page_box)
+            line = replace(line, text=text)
         kept.append(line)
     return kept
 
@@ -130,11 +130,19 @@ def _inset(line: TextLine) -> float:
     return min(BOX_INSET_HEIGHTS * line.height, (line.box[2] - line.box[0]) / 4)
 
 
+def _split_at(lines: list[TextLine], x: float) -> tuple[list[TextLine], list[TextLine]]:
+    """The lines whose middle is left of `x`, and the others."""
+    left = [line for line in lines if (line.box[0] + line.box[2]) / 2 < x]
+    return left, [line for line in lines if (line.box[0] + line.box[2]) / 2 >= x]
+
+
 def _column_gutter(lines: list[TextLine], any_width: bool = False) -> float | None:
     """The x of the widest empty vertical band between lines that is narrower than the columns it separates, or
     with `any_width`, of the widest one (a table's columns are narrow and far apart)."""
     # Boxes are padded around their ink; a column's ragged or justified edge moves by a few pixels from line to
     # line. Inset, they leave a gutter narrower than a line height open.
+    if len(lines) < 2:
+        return None
     intervals = sorted((line.box[0] + _inset(line), line.box[2] - _inset(line)) for line in lines)
     min_column = MIN_COLUMN_HEIGHTS * median(line.height for line in lines)
     best, covered_to = None, intervals[0][1]
@@ -204,18 +212,14 @@ def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
         return []
     gutter = _column_gutter(lines)
     if gutter is not None:
-        left = [line for line in lines if (line.box[0] + line.box[2]) / 2 < gutter]
-        right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gutter]
+        left, right = _split_at(lines, gutter)
         if not _is_table(left, right):
             return order_columns(left) + order_columns(right)
         return [TableLines(lines)]  # one block, whose visual lines are its rows
     # A gap too wide for a column gutter, with rows lining up across it: a table with narrow columns far apart.
-    gap = _column_gutter(lines, any_width=True) if len(lines) > 1 else None
-    if gap is not None:
-        left = [line for line in lines if (line.box[0] + line.box[2]) / 2 < gap]
-        right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gap]
-        if _is_table(left, right):
-            return [TableLines(lines)]
+    gap = _column_gutter(lines, any_width=True)
+    if gap is not None and _is_table(*_split_at(lines, gap)):
+        return [TableLines(lines)]
     # No gutter through the whole region: group consecutive bands that share a column structure
     # (a full-width title, then two columns, then a full-width footer) and cut each group again.
     groups: list[list[TextLine]] = []
@@ -250,11 +254,10 @@ def _table_cells(lines: list[TextLine], rows: list[TextLine]) -> list[list[str]]
 
 def _gutters(lines: list[TextLine]) -> list[float]:
     """Every gutter of a region, found by cutting at the widest one and then inside each side."""
-    gutter = _column_gutter(lines, any_width=True) if len(lines) > 1 else None
+    gutter = _column_gutter(lines, any_width=True)
     if gutter is None:
         return []
-    left = [line for line in lines if (line.box[0] + line.box[2]) / 2 < gutter]
-    right = [line for line in lines if (line.box[0] + line.box[2]) / 2 >= gutter]
+    left, right = _split_at(lines, gutter)
     return _gutters(left) + [gutter] + _gutters(right)
 
 
