@@ -84,7 +84,7 @@ def init_access(app: Flask, settings) -> None:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
             if request.method == "OPTIONS":
-                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
                 response.headers["Access-Control-Allow-Headers"] = CORS_REQUEST_HEADERS
                 response.headers["Access-Control-Max-Age"] = "600"
         response.vary.add("Origin")

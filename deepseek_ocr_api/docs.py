@@ -27,12 +27,16 @@ COMPONENTS = {
     "Info": schemas.InfoOut,
     "Cleanup": schemas.CleanupOut,
     "Error": schemas.ErrorOut,
+    "JobLinks": schemas.JobLinksOut,
+    "Job": schemas.JobOut,
+    "JobList": schemas.JobListOut,
 }
 # What each error status means wherever it is declared; a view may say more.
 ERRORS = {
     400: "Invalid input: a missing or unreadable upload, a bad field, an unsupported prompt or mode",
     401: "No API key, or a wrong one (OCR_API_KEY is set)",
     404: "No such result file",
+    409: "The job is not in a state that allows this",
     408: "The request body stopped arriving",
     413: "Upload over OCR_MAX_UPLOAD_MB",
     503: "The engine is loading or failed to load, or the queue is full (see Retry-After)",
@@ -56,7 +60,9 @@ class Documented:
     body: type[Schema] | None = None
     body_type: str = "application/json"
     body_example: dict[str, Any] | None = None  # what Swagger UI's "Try it out" starts from
+    json_body: type[Schema] | None = None  # also takes this body as application/json
     ok: str = "Success"
+    ok_status: int = 200
     response: type[Schema] | dict[str, Any] | None = None  # a schema, or OpenAPI content by media type
     errors: dict[int, str | tuple[str, type[Schema]]] = field(default_factory=dict)
     parameters: list[dict[str, Any]] = field(default_factory=list)
@@ -106,7 +112,9 @@ def operation(view: Callable, keys_on: bool) -> dict[str, Any]:
         if declared.body_example is not None:
             media["example"] = declared.body_example
         result["requestBody"] = {"required": True, "content": {declared.body_type: media}}
-    responses = {"200": _response(declared.ok, declared.response)}
+        if declared.json_body is not None:
+            result["requestBody"]["content"]["application/json"] = {"schema": declared.json_body}
+    responses = {str(declared.ok_status): _response(declared.ok, declared.response)}
     errors = dict(declared.errors)
     if keys_on and not declared.open:
         errors.setdefault(401, ERRORS[401])

@@ -55,6 +55,20 @@ class ResultNotFound(ApiError):
     suggestions = ("Use the output_file name returned by /ocr or /ocr-base64 / 使用 /ocr 或 /ocr-base64 返回的 output_file 文件名",)
 
 
+class JobNotFound(ResultNotFound):
+    suggestions = ("Use the job_id returned by POST /jobs, with the API key it was made with / "
+                   "使用 POST /jobs 返回的 job_id 及创建它时的 API 密钥",
+                   "Finished jobs are removed after OCR_JOBS_MAX_AGE / 已完成的任务在 OCR_JOBS_MAX_AGE 后删除")
+
+
+class JobConflict(ApiError):
+    """The job is not in a state that allows what was asked (its result before it is done, cancelling a finished job)."""
+
+    status_code = 409
+    error = "Conflict / 状态冲突"
+    suggestions = ("Check the job's status with GET /jobs/{job_id} / 用 GET /jobs/{job_id} 查看任务状态",)
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     error = "Request too large / 请求过大"
@@ -88,6 +102,13 @@ class OutOfMemory(ApiError):
         "Close all other GPU applications / 关闭其他 GPU 应用程序",
         "Restart the API server / 重启 API 服务器",
     )
+
+
+class JobStorageFull(ApiError):
+    status_code = 507
+    error = "Insufficient storage / 存储空间不足"
+    suggestions = ("Wait for queued jobs to finish, then submit again / 等待排队任务完成后再提交",
+                   "Raise OCR_JOBS_MAX_MB / 调高 OCR_JOBS_MAX_MB")
 
 
 class OutOfProcessMemory(OutOfMemory):

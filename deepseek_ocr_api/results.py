@@ -6,9 +6,11 @@ import logging
 import os
 import re
 import secrets
+import sqlite3
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -102,11 +104,12 @@ class ResultStore:
 
 
 def init_results(app: Flask, settings) -> None:
-    """The result store in `app.extensions["results"]`, and a janitor when retention limits are set."""
+    """The result store in `app.extensions["results"]`, and the janitor that applies retention limits."""
     app.extensions["results"] = store = ResultStore(settings.results_dir)
+    app.extensions["janitor"] = janitor = Janitor(settings.results_sweep_seconds)
     if settings.results_max_age > 0 or settings.results_max_files > 0:
-        app.extensions["results_janitor"] = ResultsJanitor(store, settings.results_max_age,
-                                                           settings.results_max_files, settings.results_sweep_seconds)
+        janitor.add(f"old result file(s) from {store.folder}",
+                    lambda: store.prune(settings.results_max_age, settings.results_max_files))
 
 
 def current_results() -> ResultStore:
@@ -114,22 +117,30 @@ def current_results() -> ResultStore:
     return current_app.extensions["results"]
 
 
-class ResultsJanitor:
-    """Applies OCR_RESULTS_MAX_AGE / OCR_RESULTS_MAX_FILES in a background thread, off the request path."""
+class Janitor:
+    """Applies retention limits (OCR_RESULTS_MAX_AGE / _MAX_FILES, OCR_JOBS_MAX_AGE) in a background thread, off
+    the request path, every OCR_RESULTS_SWEEP_SECONDS; it starts with its first task."""
 
-    def __init__(self, store: ResultStore, max_age: float, max_files: int, interval: float):
-        self.store, self.max_age, self.max_files, self.interval = store, max_age, max_files, interval
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.tasks: list[tuple[str, Callable[[], int]]] = []
         self._stop = threading.Event()
-        threading.Thread(target=self._run, name="results-janitor", daemon=True).start()
+
+    def add(self, what: str, prune: Callable[[], int]) -> None:
+        """`prune` removes what is too old and says how many it removed; `what` names them for the log."""
+        self.tasks.append((what, prune))
+        if len(self.tasks) == 1:
+            threading.Thread(target=self._run, name="janitor", daemon=True).start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                removed = self.store.prune(self.max_age, self.max_files)
-                if removed:
-                    log.info("Removed %d old result file(s) from %s", removed, self.store.folder)
-            except OSError:
-                log.exception("Could not prune the results folder %s", self.store.folder)
+            for what, prune in list(self.tasks):
+                try:
+                    removed = prune()
+                    if removed:
+                        log.info("Removed %d %s", removed, what)
+                except (OSError, sqlite3.Error):
+                    log.exception("Could not remove %s", what)
             self._stop.wait(self.interval)
 
     def stop(self) -> None:

@@ -129,6 +129,10 @@ class OcrRuntime:
         """Before any upload is decoded: ModelNotReady (503) until loaded, a 400 for a task or mode this engine
         lacks; the resolution mode the pages will be read at."""
         self._require_ready()
+        return self.check_task(task, mode)
+
+    def check_task(self, task: Task, mode: str | None) -> str:
+        """check_request without waiting for the engine: for jobs, which may queue while it loads."""
         self.engine.check_task(task)
         return self.engine.resolve_mode(mode)
 

@@ -1,6 +1,8 @@
 """marshmallow schemas for every request and response body; they also feed the OpenAPI document."""
 from __future__ import annotations
 
+import json
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from deepseek_ocr_api.tasks import TASK_PRESETS
@@ -252,3 +254,72 @@ class ErrorOut(Schema):
     """Every error response."""
 
     detail = fields.Nested(ErrorDetailOut, required=True)
+
+
+def result_file_json(result) -> str:
+    """The saved file of output_format json: the whole response, as OcrOut dumps it."""
+    return json.dumps(OcrOut().dump(result), ensure_ascii=False, indent=2)
+
+
+class JobLinksOut(Schema):
+    """POST /jobs (202): where to follow the job."""
+
+    job_id = fields.String(required=True, metadata={"description": "Random and unguessable",
+                                                    "example": "Yk3v0p8-3QmB2Jx7h9sL1w"})
+    status = fields.String(required=True, metadata={"description": "queued, running, done, failed or cancelled",
+                                                    "example": "queued"})
+    status_url = fields.String(required=True, metadata={"example": "/jobs/Yk3v0p8-3QmB2Jx7h9sL1w"})
+    events_url = fields.String(required=True, metadata={"example": "/jobs/Yk3v0p8-3QmB2Jx7h9sL1w/events"})
+    result_url = fields.String(required=True, metadata={"example": "/jobs/Yk3v0p8-3QmB2Jx7h9sL1w/result"})
+
+
+class JobErrorOut(ErrorOut):
+    status = fields.Integer(required=True, metadata={"description": "The status code /ocr would have answered",
+                                                     "example": 507})
+
+
+TIMESTAMP = {"description": "ISO 8601, UTC; null until it happens", "example": "2026-11-29T22:41:07.512Z"}
+
+
+class JobSummaryOut(JobLinksOut):
+    """A job as GET /jobs lists it."""
+
+    pages_total = fields.Integer(required=True, metadata={"description": "Pages to read"})
+    pages_done = fields.Integer(required=True, metadata={"description": "Pages read so far"})
+    queue_position = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Jobs ahead of this one while it is queued (0: next); null once it runs"})
+    document_type = fields.String(required=True, metadata={"description": "image, pdf or tiff"})
+    page_count = fields.Integer(required=True, metadata={"description": "Pages in the upload"})
+    created_at = fields.String(required=True, metadata=TIMESTAMP)
+    started_at = fields.String(allow_none=True, required=True, metadata=TIMESTAMP)
+    finished_at = fields.String(allow_none=True, required=True, metadata=TIMESTAMP)
+    output_file = fields.String(allow_none=True, required=True, metadata={
+        "description": "Once done: the result file, as /ocr's output_file"})
+    error = fields.Nested(JobErrorOut, allow_none=True, required=True, metadata={
+        "description": "When the job failed: the error body /ocr would have answered, and its status"})
+
+
+class JobOut(JobSummaryOut):
+    """GET /jobs/{job_id}: the job and the pages read so far."""
+
+    pages = fields.List(fields.Nested(PageOut), required=True, metadata={
+        "description": "The pages read so far, in document order (a cancelled job keeps them)"})
+
+
+class JobListOut(Schema):
+    """GET /jobs: this key's jobs, newest first."""
+
+    jobs = fields.List(fields.Nested(JobSummaryOut), required=True)
+    total = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+
+
+class JobListIn(Schema):
+    """Query of GET /jobs."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))

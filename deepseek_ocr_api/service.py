@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import ImageDraw
 
-from deepseek_ocr_api.documents import read_document
+from deepseek_ocr_api.documents import Document, read_document
 from deepseek_ocr_api.engines.orientation import upright, upright_size
 from deepseek_ocr_api.images import PageLimits
 from deepseek_ocr_api.pdf_renderer import RenderLimits
@@ -137,45 +137,59 @@ class DocumentResult:
         return self.pages[0].height
 
 
+def open_document(data: bytes, pages: str | None, settings) -> Document:
+    """The pages of an upload under the server's limits; a 400 for anything unreadable or too large."""
+    return read_document(data, limits=PageLimits.from_settings(settings), dpi=settings.pdf_dpi, pages=pages,
+                         max_pages=settings.max_pages,
+                         render_limits=RenderLimits(settings.pdf_render_timeout, settings.pdf_render_memory_mb))
+
+
+def read_page(document: Document, number: int, request: OcrRequest, mode: str, stem: str) -> PageResult:
+    """Render one page of a document and read it through the runtime; its picture is saved when asked for."""
+    started = time.monotonic()
+    image = document.render(number)
+    output = current_runtime().run(image, request.task, mode)
+    # The engine read the page upright: its size and boxes are those of the upright page, and only a page picture
+    # needs the pixels turned again.
+    width, height = upright_size(image.size, output.rotation)
+    picture = (save_page_picture(upright(image, output.rotation), output.blocks, stem, number)
+               if request.return_image else None)
+    return PageResult(number, output.text, width, height, output.rotation, output.confidence, output.finish_reason,
+                      output.blocks, picture, round((time.monotonic() - started) * 1000, 1), output.tokens)
+
+
+def document_result(answered_by: dict[str, Any], mode: str, request: OcrRequest, document_type: str, page_count: int,
+                    pages: list[PageResult], stem: str, timings: dict[str, float]) -> DocumentResult:
+    """The result of a document's pages, with the engine and model that read them."""
+    return DocumentResult(**{name: answered_by[name] for name in ANSWERED_BY}, mode=mode, task=request.task.name,
+                          output_format=request.output_format, document_type=document_type, page_count=page_count,
+                          pages=pages, stem=stem, timings=timings)
+
+
 def run_ocr(data: bytes, request: OcrRequest) -> DocumentResult:
     """Read an upload (an image, a PDF or a multi-page TIFF); page pictures are saved, the result file is not."""
     started = time.monotonic()
-    runtime, settings = current_runtime(), current_settings()
+    runtime = current_runtime()
     stem = ResultStore.new_stem()
     pages: list[PageResult] = []
     # The queue slot first: a full server turns a request away before spending anything on decoding it.
     with runtime.document() as progress:
         mode = runtime.check_request(request.task, request.mode)
-        document = read_document(data, limits=PageLimits.from_settings(settings), dpi=settings.pdf_dpi,
-                                 pages=request.pages, max_pages=settings.max_pages,
-                                 render_limits=RenderLimits(settings.pdf_render_timeout, settings.pdf_render_memory_mb))
+        document = open_document(data, request.pages, current_settings())
         progress.pages_total = len(document.numbers)
         decoded = time.monotonic()
         with closing(document):
             for number in document.numbers:
-                page_started = time.monotonic()
-                image = document.render(number)
-                output = runtime.run(image, request.task, mode)
-                # The engine read the page upright: its size and boxes are those of the upright page, and only
-                # a page picture needs the pixels turned again.
-                width, height = upright_size(image.size, output.rotation)
-                picture = (save_page_picture(upright(image, output.rotation), output.blocks, stem, number)
-                           if request.return_image else None)
-                pages.append(PageResult(
-                    number, output.text, width, height, output.rotation, output.confidence, output.finish_reason,
-                    output.blocks, picture, round((time.monotonic() - page_started) * 1000, 1), output.tokens))
+                pages.append(read_page(document, number, request, mode, stem))
                 progress.pages_done += 1
                 if len(document.numbers) > 1:
                     log.info("Read page %d (%d of %d) of a %s in %.1f s", number, progress.pages_done,
-                             len(document.numbers), document.kind, time.monotonic() - page_started)
+                             len(document.numbers), document.kind, pages[-1].ocr_ms / 1000)
     finished = time.monotonic()
-    described = runtime.describe()
-    return DocumentResult(
-        **{name: described[name] for name in ANSWERED_BY}, mode=mode, task=request.task.name,
-        output_format=request.output_format, document_type=document.kind, page_count=document.page_count, pages=pages, stem=stem,
-        timings={"decode_ms": round((decoded - started) * 1000, 1),
-                 "ocr_ms": round((finished - decoded) * 1000, 1),
-                 "total_ms": round((time.monotonic() - started) * 1000, 1)})
+    return document_result(runtime.describe(), mode, request, document.kind, document.page_count, pages, stem,
+                           {"decode_ms": round((decoded - started) * 1000, 1),
+                            "ocr_ms": round((finished - decoded) * 1000, 1),
+                            "total_ms": round((time.monotonic() - started) * 1000, 1)})
 
 
 def save_result(result: DocumentResult, as_json: Callable[[DocumentResult], str]) -> None:

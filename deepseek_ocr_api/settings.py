@@ -112,6 +112,17 @@ class Settings:
     api_key: tuple[str, ...] = setting((), CommaList())  # keys, comma-separated; none: no key needed
     cors_origins: tuple[str, ...] = setting((), CommaList())  # browser origins, comma-separated ("*": any)
     docs_public: bool = setting(True, fields.Boolean())  # with keys set: /docs, /redoc and /apispec.json stay open
+    # Jobs (POST /jobs). Empty: the embedded store (SQLite in <results_dir>/jobs), read by this server's own
+    # engine; redis://host:port/db: Redis + RQ, read by `deepseek-ocr-api worker` processes.
+    job_queue: str = setting("", fields.String(validate=validate.Regexp(
+        r"^$|^rediss?://", error="must be empty (the embedded store) or a redis:// URL")))
+    jobs_max_age: float = setting(86400.0, fields.Float(validate=at_least(0)))  # seconds a finished job is kept; 0: forever
+    jobs_max_pending: int = setting(100, fields.Integer(validate=at_least(1)))  # queued and running jobs; then 503
+    jobs_max_mb: float = setting(1024.0, fields.Float(validate=validate.Range(min=0, min_inclusive=False)))  # their uploads; then 507
+    # Redis mode: a page may take this long on a worker; a worker killed meanwhile has its page requeued about
+    # this long (plus OCR_WORKER_MAINTENANCE_SECONDS) after the page began.
+    job_page_timeout: int = setting(600, fields.Integer(validate=at_least(1)))
+    worker_maintenance_seconds: int = setting(30, fields.Integer(validate=at_least(1)))
 
     @property
     def max_upload_bytes(self) -> int:
@@ -143,7 +154,11 @@ class Settings:
             close = difflib.get_close_matches(name[len(PREFIX):], names, n=1)
             log.warning("%s is not a setting of this server and is ignored%s", name,
                         f"; did you mean {PREFIX}{close[0]}?" if close else "")
-        return cls(**{name.lower(): value for name, value in parsed.items()})
+        settings = cls(**{name.lower(): value for name, value in parsed.items()})
+        if settings.engine == "none" and not settings.job_queue:
+            raise SettingsError("Invalid settings: OCR_ENGINE=none reads nothing itself and needs OCR_JOB_QUEUE="
+                                "redis://host:port/db, where `deepseek-ocr-api worker` processes read the pages")
+        return settings
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

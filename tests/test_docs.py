@@ -17,7 +17,8 @@ from deepseek_ocr_api.schemas import OcrBase64In, OcrFormIn
 from tests.apps import ScriptedEngine, make_app
 from tests.pages import png_bytes, receipt_page
 
-ROUTES = {"/", "/health", "/ocr", "/ocr-base64", "/results/{filename}", "/cleanup"}
+ROUTES = {"/", "/health", "/ocr", "/ocr-base64", "/results/{filename}", "/cleanup", "/jobs", "/jobs/{job_id}",
+          "/jobs/{job_id}/result", "/jobs/{job_id}/events"}
 
 
 def resolve(spec: dict, schema: dict) -> dict:

@@ -103,4 +103,4 @@ def test_retention_runs_in_the_background(tmp_path, embedded_engine):
     while len(list(store.folder.iterdir())) > 1:
         assert clock.monotonic() < deadline, list(store.folder.iterdir())
         clock.sleep(0.05)
-    app.extensions["results_janitor"].stop()
+    app.extensions["janitor"].stop()

@@ -8,7 +8,7 @@ from deepseek_ocr_api.engines.base import Engine, OcrOutput
 
 log = logging.getLogger(__name__)
 
-ENGINE_NAMES = ("embedded", "deepseek", "auto")
+ENGINE_NAMES = ("embedded", "deepseek", "auto", "none")  # none: no model here, RQ workers read (OCR_JOB_QUEUE)
 
 
 def build_engine(settings) -> tuple[Engine, str]:
@@ -17,6 +17,10 @@ def build_engine(settings) -> tuple[Engine, str]:
     if name == "auto":
         name, reason = choose_automatically(settings)
         log.info("OCR_ENGINE=auto chose the %s engine: %s", name, reason)
+    if name == "none":
+        from deepseek_ocr_api.engines.queue_only import QueueOnlyEngine
+
+        return QueueOnlyEngine(), reason
     if name == "embedded":
         from deepseek_ocr_api.engines.embedded import EmbeddedEngine
 

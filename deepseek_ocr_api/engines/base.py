@@ -37,6 +37,7 @@ class Engine(ABC):
     # Resolution mode name -> what it costs (listed on /), and the one a request that names none gets.
     resolution_modes: dict[str, str] = {}
     default_mode: str = ""
+    reads_through_queue = False  # OCR_ENGINE=none: /ocr waits for a job the RQ workers read
 
     @abstractmethod
     def load(self) -> None:

@@ -1,15 +1,15 @@
 """POST /ocr (multipart upload) and POST /ocr-base64 (JSON): read the text of an image."""
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, current_app, jsonify, request
 
 from deepseek_ocr_api.docs import documented
 from deepseek_ocr_api.errors import InvalidInput
 from deepseek_ocr_api.images import decode_base64
-from deepseek_ocr_api.schemas import OcrBase64In, OcrFormIn, OcrOut, OcrUploadIn
-from deepseek_ocr_api.service import DocumentResult, OcrRequest, run_ocr, save_result
+from deepseek_ocr_api.jobs import current_jobs, job_owner
+from deepseek_ocr_api.runtime import current_runtime
+from deepseek_ocr_api.schemas import OcrBase64In, OcrFormIn, OcrOut, OcrUploadIn, result_file_json
+from deepseek_ocr_api.service import OcrRequest, run_ocr, save_result
 
 bp = Blueprint("ocr", __name__)
 
@@ -44,17 +44,16 @@ def json_body():
         return None
 
 
-def answer(data: bytes, ocr_request: OcrRequest):
-    """Read the upload, save its result file when asked, and dump the result: the one place it becomes JSON."""
+def answer(data: bytes, fields: dict):
+    """Read the upload, save its result file when asked, and dump the result: the one place it becomes JSON.
+    Without a model here (OCR_ENGINE=none) the upload becomes a job the RQ workers read, and its file is theirs."""
+    if current_runtime().engine.reads_through_queue:
+        return jsonify(OcrOut().dump(current_jobs().read_now(data, fields, job_owner())))
+    ocr_request = OcrRequest.from_fields(fields)
     result = run_ocr(data, ocr_request)
     if ocr_request.save_to_file:
-        save_result(result, as_json)
+        save_result(result, result_file_json)
     return jsonify(OcrOut().dump(result))
-
-
-def as_json(result: DocumentResult) -> str:
-    """The saved file of output_format json: the whole response."""
-    return json.dumps(OcrOut().dump(result), ensure_ascii=False, indent=2)
 
 
 @bp.post("/ocr")
@@ -65,7 +64,7 @@ def ocr_from_file():
     upload = request.files.get("image")
     if upload is None:
         raise missing_image()
-    return answer(upload.read(), OcrRequest.from_fields(OcrFormIn().load(request.form.to_dict())))
+    return answer(upload.read(), OcrFormIn().load(request.form.to_dict()))
 
 
 @bp.post("/ocr-base64")
@@ -78,4 +77,4 @@ def ocr_from_base64():
         raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}",
                            ["Send Content-Type: application/json with a JSON object / 请发送 JSON 对象"])
     fields = OcrBase64In().load(body)
-    return answer(decode_base64(fields.pop("image_base64")), OcrRequest.from_fields(fields))
+    return answer(decode_base64(fields.pop("image_base64")), fields)
