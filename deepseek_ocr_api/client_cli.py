@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import queue
+import shutil
 import sys
 import threading
 import time
@@ -143,8 +144,10 @@ class Progress:
     def __init__(self, files: int, slots: int, on_terminal: bool):
         self.on_terminal = on_terminal
         self.lock = threading.Lock()
+        # The terminal's width, or 80 columns where it reports none (tqdm would draw bars of no width).
+        self.width = shutil.get_terminal_size().columns
         self.overall = tqdm(total=0, desc=f"{files} file(s)", unit="page", position=0, disable=not on_terminal,
-                            dynamic_ncols=True)
+                            ncols=self.width)
         self.free = queue.SimpleQueue()
         for slot in range(1, slots + 1):
             self.free.put(slot)
@@ -155,7 +158,7 @@ class Progress:
             self.overall.refresh()
         position = self.free.get()
         bar = tqdm(total=pages, desc=name[-40:], unit="page", position=position, leave=False,
-                   disable=not self.on_terminal, dynamic_ncols=True)
+                   disable=not self.on_terminal, ncols=self.width)
         bar.slot = position
         return bar
 
@@ -260,11 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     for item in work:
         if item not in todo:
             progress.say(f"{item.source}: skipped, {item.output} exists (--overwrite reads it again)")
+    pool = ThreadPoolExecutor(max_workers=args.concurrency)
     try:
-        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-            outcomes = list(pool.map(lambda item: read_file(client, item, fields, args.format, progress), todo))
-    finally:
+        outcomes = list(pool.map(lambda item: read_file(client, item, fields, args.format, progress), todo))
+    except KeyboardInterrupt:
         progress.close()
+        print("deepseek-ocr: interrupted; the server goes on reading, and running the same command again follows "
+              "the same jobs", file=sys.stderr, flush=True)
+        os._exit(130)  # at once: the threads waiting on event streams would hold a normal exit
+    pool.shutdown()
+    progress.close()
     failed = outcomes.count(False)
     if work and (failed or len(todo) > 1):
         progress.say(f"{len(todo) - failed} of {len(todo)} file(s) read, {failed} failed, "

@@ -287,7 +287,8 @@ class JobSummaryOut(JobLinksOut):
     pages_total = fields.Integer(required=True, metadata={"description": "Pages to read"})
     pages_done = fields.Integer(required=True, metadata={"description": "Pages read so far"})
     queue_position = fields.Integer(allow_none=True, required=True, metadata={
-        "description": "Jobs ahead of this one while it is queued (0: next); null once it runs"})
+        "description": "While the job is queued: the jobs ahead of it, queued or running (0: it is read next); "
+                       "null once it runs"})
     document_type = fields.String(required=True, metadata={"description": "image, pdf or tiff"})
     page_count = fields.Integer(required=True, metadata={"description": "Pages in the upload"})
     created_at = fields.String(required=True, metadata=TIMESTAMP)

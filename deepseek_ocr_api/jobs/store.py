@@ -81,7 +81,7 @@ class JobStore(ABC):
         """Remove jobs that finished more than `max_age` seconds ago, with their pages; how many."""
 
     def queue_position(self, job: Job) -> int | None:
-        """How many jobs are ahead of a queued one (0: next); None once it runs or has finished."""
+        """How many jobs, queued or running, are ahead of a queued one (0: it is read next); None once it runs."""
         if job.status != PENDING[0]:
             return None
         pending = self.pending_ids()
