@@ -7,6 +7,12 @@ from errors.
 
     make run &                                   # or any running server
     .venv/bin/python -m bench.load --clients 50 --seconds 60 [--url http://localhost:8031] [--key KEY]
+
+Jobs mode: submit N jobs of a P-page PDF at once (POST /jobs), wait for all, and print pages/s from the first
+submission to the last page read; every job's result must hold its pages, each once, in order. Run it against one
+server (its embedded consumer), or a web instance in front of 1, 2, ... `deepseek-ocr-api worker`s (README, Jobs).
+
+    .venv/bin/python -m bench.load --jobs 8 --job-pages 10 [--url ...] [--key KEY]
 """
 from __future__ import annotations
 
@@ -15,13 +21,14 @@ import base64
 import collections
 import io
 import random
+import re
 import sys
 import threading
 import time
 
 import requests
 
-from tests.pages import prose_page, receipt_page
+from tests.pages import pdf_bytes, prose_page, receipt_page, render_lines
 
 
 def png(image) -> bytes:
@@ -41,7 +48,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--key", default=None, help="API key, when the server has OCR_API_KEY")
+    parser.add_argument("--jobs", type=int, default=0, help="jobs mode: submit this many jobs at once")
+    parser.add_argument("--job-pages", type=int, default=10, help="jobs mode: pages of each job's PDF")
     args = parser.parse_args()
+    if args.jobs:
+        sys.exit(jobs_mode(args))
 
     headers = {"X-API-Key": args.key} if args.key else {}
     pages = [png(receipt_page(seed).image) for seed in range(3)] + [png(prose_page("en", repeat=1).image)]
@@ -114,6 +125,46 @@ def main() -> None:
                   or download.text != text]
     print(f"result files: {len(saved)} named, {len(set(names))} distinct, {len(mismatched)} missing or different")
     sys.exit(1 if errors or mismatched or len(set(names)) != len(names) else 0)
+
+
+def jobs_mode(args) -> int:
+    """Submit the jobs, follow them to the end, check their pages; the exit status says whether all came back whole."""
+    session = requests.Session()
+    if args.key:
+        session.headers["X-API-Key"] = args.key
+    document = pdf_bytes([render_lines([f"Page {number} of the report", "Revenue grew in every quarter.",
+                                        "Costs fell in the second half of the year."], size=30, width=1100)
+                          for number in range(1, args.job_pages + 1)])
+    started = time.monotonic()
+    jobs = []
+    for _ in range(args.jobs):
+        response = session.post(f"{args.url}/jobs", files={"image": ("report.pdf", document)}, timeout=120)
+        response.raise_for_status()
+        jobs.append(response.json())
+    submitted = time.monotonic()
+    finished: dict[str, float] = {}
+    while len(finished) < len(jobs):
+        for job in jobs:
+            if job["job_id"] not in finished:
+                status = session.get(f"{args.url}{job['status_url']}", timeout=60).json()["status"]
+                if status in ("done", "failed", "cancelled"):
+                    finished[job["job_id"]] = time.monotonic()
+        time.sleep(0.2)
+    wall = max(finished.values()) - started
+    whole = 0
+    for job in jobs:
+        result = session.get(f"{args.url}{job['result_url']}", timeout=60)
+        numbers = [int(n) for n in re.findall(r"^Page\s*(\d+)", result.json().get("text", ""), re.M)] \
+            if result.status_code == 200 else []
+        whole += numbers == list(range(1, args.job_pages + 1))
+    pages = args.jobs * args.job_pages
+    latencies = [finished[job["job_id"]] - started for job in jobs]
+    print(f"{args.jobs} jobs of {args.job_pages} pages against {args.url}: submitted in {submitted - started:.1f} s, "
+          f"all read in {wall:.1f} s")
+    print(f"pages/s {pages / wall:.2f}   s/page {wall / pages:.2f}   first job done {min(latencies):.1f} s, "
+          f"last {max(latencies):.1f} s")
+    print(f"jobs whose result holds every page once, in order: {whole} of {args.jobs}")
+    return 0 if whole == args.jobs else 1
 
 
 if __name__ == "__main__":

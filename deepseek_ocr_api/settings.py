@@ -62,6 +62,8 @@ class Settings:
 
     engine: str = setting("embedded", Choice(*ENGINE_NAMES))  # auto: deepseek when it can run, else embedded
     embedded_model: str = setting("small", Choice(*MODEL_SIZES))
+    # CPU threads of each embedded-engine session; 0: one per CPU the process may run on (taskset, cpusets)
+    engine_threads: int = setting(0, fields.Integer(validate=at_least(0)))
     # The deepseek engine
     model: str = setting("deepseek-community/DeepSeek-OCR-2", fields.String(validate=validate.Length(min=1)))
     model_revision: str = setting("", fields.String())  # hub branch, tag or commit; empty: the default branch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -89,3 +90,50 @@ def start_gunicorn(tmp_path_factory, name: str, memory_cap_mb: int | None = None
         process.terminate()
         process.wait(30)
         log.close()
+
+
+REDIS_SERVER = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+
+
+def start_redis(tmp_path_factory):
+    """A private Redis (Debian's redis-server) on a free loopback port, in memory only; yields its URL."""
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    with open(folder / "redis.log", "w") as log:
+        process = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--dir", str(folder), "--maxmemory", "512mb"],
+                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=address_space_cap(2048))
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, (folder / "redis.log").read_text()
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def start_worker(tmp_path_factory, name: str, memory_cap_mb: int = 4096, **environment) -> dict:
+    """`deepseek-ocr-api worker` as a user starts it (OCR_JOB_QUEUE and the rest in `environment`), capped in memory;
+    returned once it listens on the queue. The caller stops it."""
+    log_path = tmp_path_factory.mktemp(f"{name}-log") / "worker.log"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **environment}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("deepseek-ocr-api")), "worker"], cwd=ROOT,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=address_space_cap(memory_cap_mb))
+    deadline = time.monotonic() + 90
+    while "Listening on" not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    return {"process": process, "log": log_path}

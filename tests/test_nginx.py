@@ -1,4 +1,5 @@
-"""deploy/nginx.conf in front of real gunicorn instances: the guide's client through it, two instances sharing results."""
+"""deploy/nginx.conf in front of real gunicorn instances: the guide's client through it, two instances sharing results
+and one job queue on Redis, read by a `deepseek-ocr-api worker`."""
 from __future__ import annotations
 
 import os
@@ -11,11 +12,22 @@ import pytest
 import requests
 
 from tests.pages import png_bytes, receipt_page
-from tests.servers import ROOT, free_port, guide_example, run_python, start_gunicorn
+from tests.servers import (
+    REDIS_SERVER,
+    ROOT,
+    free_port,
+    guide_example,
+    run_python,
+    start_gunicorn,
+    start_redis,
+    start_worker,
+)
+from tests.test_jobs_server import numbered_pdf, page_numbers_in, submit, watch_events
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(NGINX is None, reason="Debian nginx is not installed (.ci/run installs it)")]
+              pytest.mark.skipif(NGINX is None, reason="Debian nginx is not installed (.ci/run installs it)"),
+              pytest.mark.skipif(REDIS_SERVER is None, reason="Debian redis-server is not installed (.ci/run installs it)")]
 
 
 def nginx_in_front(folder, upstream_ports: list[int]):
@@ -66,17 +78,24 @@ http {{
 
 @pytest.fixture(scope="module")
 def two_instances(tmp_path_factory):
-    """Two gunicorn instances with one shared results folder behind the shipped nginx config."""
+    """Two gunicorn instances with one shared results folder behind the shipped nginx config; their jobs go through
+    Redis to a worker, as the README sets several instances up (each instance's embedded store is its own)."""
     shared = tmp_path_factory.mktemp("shared-results")
     home = tmp_path_factory.mktemp("home")  # where gunicorn 25 would put its control socket
-    first = start_gunicorn(tmp_path_factory, "first", OCR_RESULTS_DIR=str(shared), HOME=str(home))
-    second = start_gunicorn(tmp_path_factory, "second", OCR_RESULTS_DIR=str(shared), HOME=str(home))
+    redis = start_redis(tmp_path_factory)
+    queue = {"OCR_JOB_QUEUE": next(redis), "OCR_RESULTS_DIR": str(shared)}
+    worker = start_worker(tmp_path_factory, "nginx-worker", **queue)
+    first = start_gunicorn(tmp_path_factory, "first", HOME=str(home), **queue)
+    second = start_gunicorn(tmp_path_factory, "second", HOME=str(home), **queue)
     instances = [next(first), next(second)]
     ports = [int(instance["url"].rsplit(":", 1)[1]) for instance in instances]
     front = nginx_in_front(tmp_path_factory.mktemp("nginx"), ports)
     yield {"url": next(front), "instances": instances, "results": shared, "home": home}
     for generator in (front, first, second):
         generator.close()
+    worker["process"].terminate()
+    worker["process"].wait(30)
+    redis.close()
 
 
 def test_guide_client_runs_unchanged_through_nginx(two_instances, tmp_path, document_png):
@@ -111,3 +130,18 @@ def test_nginx_forwards_a_request_id_and_limits_the_body(two_instances):
     too_big = requests.post(f"{two_instances['url']}/ocr", files={"image": ("big.png", b"\0" * (26 * 2**20))},
                             timeout=30)
     assert too_big.status_code == 413
+
+
+def test_a_job_submitted_through_nginx_is_followed_through_either_instance(two_instances):
+    url = two_instances["url"]
+    job = submit(url, numbered_pdf(6))
+    arrivals: list = []
+    watch_events(url, job["job_id"], arrivals)  # through nginx: unbuffered, page by page
+    assert [event for _, event, _ in arrivals] == ["page"] * 6 + ["done"]
+    assert arrivals[-1][0] - arrivals[0][0] > 1, "nginx held the events back until the job ended"
+    for instance in two_instances["instances"]:  # both instances know the job: it lives in Redis
+        status = requests.get(f"{instance['url']}/jobs/{job['job_id']}", timeout=10).json()
+        assert status["status"] == "done" and status["pages_done"] == 6
+    result = requests.get(f"{url}{job['result_url']}", timeout=10).json()
+    assert page_numbers_in(result["text"]) == [1, 2, 3, 4, 5, 6]
+    assert requests.get(f"{url}/results/{result['output_file']}", timeout=10).text == result["text"]

@@ -24,7 +24,7 @@ def build_engine(settings) -> tuple[Engine, str]:
     if name == "embedded":
         from deepseek_ocr_api.engines.embedded import EmbeddedEngine
 
-        return EmbeddedEngine(settings.embedded_model), reason
+        return EmbeddedEngine(settings.embedded_model, settings.engine_threads), reason
     try:
         from deepseek_ocr_api.engines.deepseek.engine import DeepSeekEngine
         from deepseek_ocr_api.engines.deepseek.settings import DeepSeekSettings

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from importlib import metadata
 from typing import Any
@@ -53,11 +54,13 @@ class BoundedDetectorResize:
         return data
 
 
-def cpu_session(model_path: str, arena: bool):
-    """An onnxruntime CPU session, with or without its memory arena."""
+def cpu_session(model_path: str, arena: bool, threads: int = 0):
+    """An onnxruntime CPU session, with or without its memory arena, on `threads` threads (0: one per CPU this process
+    may run on; onnxruntime itself would take every core of the machine, even where taskset or a cpuset allows one)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_cpu_mem_arena = arena
     return onnxruntime.InferenceSession(model_path, sess_options=options, providers=["CPUExecutionProvider"])
@@ -72,10 +75,10 @@ class ArenaSession:
     lower (a dense 4000 px page: 1.3 GB of the worker instead of 2.1 GB).
     """
 
-    def __init__(self, model_path: str):
+    def __init__(self, model_path: str, threads: int = 0):
         import onnxruntime
 
-        self._session = cpu_session(model_path, arena=True)
+        self._session = cpu_session(model_path, arena=True, threads=threads)
         self._shrink = onnxruntime.RunOptions()
         self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         # The smallest input the model takes: batch 1, 32 px where the size is free.
@@ -120,8 +123,9 @@ class EmbeddedEngine(Engine):
     resolution_modes = {"native": "the page as uploaded (long side at most OCR_MAX_PAGE_SIDE); the detector scales it"}
     default_mode = "native"
 
-    def __init__(self, model_size: str = "small"):
+    def __init__(self, model_size: str = "small", threads: int = 0):
         self.model_size = model_size
+        self.threads = threads  # per onnxruntime session; 0: one per CPU this process may use
         self.split_lines = True  # read a box that bridges a gutter as its pieces (bench.real_pages turns it off)
         self._ocr = None
         self._orientation: PageOrientation | None = None
@@ -139,12 +143,12 @@ class EmbeddedEngine(Engine):
         started = time.monotonic()
         ocr = ONNXPaddleOcr(use_gpu=False, use_angle_cls=False, ocr_model_size=self.model_size)
         ocr.text_detector.preprocess_op[0] = BoundedDetectorResize()
-        ocr.text_detector.det_onnx_session = cpu_session(ocr.args.det_model_dir, arena=False)
-        ocr.text_recognizer.rec_onnx_session = ArenaSession(ocr.args.rec_model_dir)
+        ocr.text_detector.det_onnx_session = cpu_session(ocr.args.det_model_dir, arena=False, threads=self.threads)
+        ocr.text_recognizer.rec_onnx_session = ArenaSession(ocr.args.rec_model_dir, self.threads)
         # Sessions initialise lazily inside onnxruntime; one small page now keeps that off the first request.
         warmup = np.full((64, 256, 3), 255, dtype=np.uint8)
         ocr(warmup, cls=False)
-        self._orientation = PageOrientation(cpu_session(str(model_path()), arena=False))
+        self._orientation = PageOrientation(cpu_session(str(model_path()), arena=False, threads=self.threads))
         self._ocr = ocr
         log.info("Embedded engine ready: %s in %.1f s", self.model, time.monotonic() - started)
 

@@ -15,7 +15,7 @@ from redis.exceptions import WatchError
 from rq import Queue, Retry, SimpleWorker
 
 from deepseek_ocr_api.jobs.model import FINISHED, PENDING, Job
-from deepseek_ocr_api.jobs.runner import read_pages
+from deepseek_ocr_api.jobs.runner import OpenDocument, read_pages
 from deepseek_ocr_api.jobs.store import JobStore
 from deepseek_ocr_api.settings import Settings
 
@@ -159,7 +159,7 @@ class RqConsumer:
 
 def read_job_page(job_id: str, number: int) -> None:
     """The RQ job: read one page of a job, in the worker's app (its engine is loaded before the worker starts)."""
-    read_pages(current_app.extensions["jobs"].store, job_id, [number])
+    read_pages(current_app.extensions["jobs"].store, job_id, [number], current_app.extensions["open_document"])
 
 
 class PageWorker(SimpleWorker):
@@ -173,6 +173,7 @@ class PageWorker(SimpleWorker):
 def run_worker(app, settings: Settings, burst: bool = False) -> bool:
     """Read pages from the queue until stopped (SIGTERM/SIGINT: after the page being read); True if it ended well."""
     store: RedisJobStore = app.extensions["jobs"].store
+    app.extensions["open_document"] = open_document = OpenDocument()
     with app.app_context():
         # An idle worker wakes every worker_ttl - 15 seconds, and only then looks for abandoned pages.
         worker = PageWorker([Queue(QUEUE_NAME, connection=store.redis)], connection=store.redis,
@@ -180,7 +181,10 @@ def run_worker(app, settings: Settings, burst: bool = False) -> bool:
                             worker_ttl=settings.worker_maintenance_seconds + 15)
         log.info("Worker %s reads pages from %s with the %s engine", worker.name, QUEUE_NAME,
                  app.extensions["ocr"].engine_name)
-        return worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+        try:
+            return worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+        finally:
+            open_document.close()
 
 
 __all__ = ["RedisJobStore", "RqConsumer", "PageWorker", "run_worker", "read_job_page", "PENDING"]

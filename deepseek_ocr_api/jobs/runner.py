@@ -4,10 +4,13 @@ and never keeps a page twice."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import asdict
 
+from deepseek_ocr_api.documents import Document
 from deepseek_ocr_api.errors import ApiError
 from deepseek_ocr_api.jobs.model import DONE, FAILED, PENDING, RUNNING, Job
 from deepseek_ocr_api.jobs.store import JobStore
@@ -28,9 +31,38 @@ from deepseek_ocr_api.settings import current_settings
 log = logging.getLogger(__name__)
 
 
-def read_pages(store: JobStore, job_id: str, numbers: list[int] | None = None) -> None:
+class OpenDocument:
+    """The document of the job whose page a worker read last, kept open for its next page: RQ hands a worker one page
+    at a time, and opening a PDF again for each page (its renderer is a child process) cost 40% of a page's time."""
+
+    def __init__(self):
+        self.job_id: str | None = None
+        self.document: Document | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def of(self, job_id: str, opener: Callable[[], Document]) -> Iterator[Document]:
+        with self._lock:
+            if self.job_id != job_id:
+                self.close()
+                self.document, self.job_id = opener(), job_id
+            try:
+                yield self.document
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        if self.document is not None:
+            self.document.close()
+        self.document = self.job_id = None
+
+
+def read_pages(store: JobStore, job_id: str, numbers: list[int] | None = None,
+               kept_open: OpenDocument | None = None) -> None:
     """Read the job's pages not yet kept (of `numbers`, or all), then finish the job if none is left. Stops between
-    pages once the job is cancelled; a client's mistake or an engine failure fails the job with its error body."""
+    pages once the job is cancelled; a client's mistake or an engine failure fails the job with its error body.
+    With `kept_open`, the job's document stays open after the call, for the next page."""
     job = store.get(job_id)
     if job is None or job.status not in PENDING:
         return
@@ -46,7 +78,9 @@ def read_pages(store: JobStore, job_id: str, numbers: list[int] | None = None) -
         if unread:
             answered_by = {name: runtime.describe()[name] for name in ANSWERED_BY}
             store.update(job_id, mode=mode, answered_by=answered_by)
-            with closing(open_document(store.upload(job_id), job.fields.get("pages"), current_settings())) as document:
+            opener = lambda: open_document(store.upload(job_id), job.fields.get("pages"), current_settings())  # noqa: E731
+            opened = kept_open.of(job_id, opener) if kept_open is not None else closing(opener())
+            with opened as document:
                 for number in unread:
                     if store.get(job_id).status != RUNNING:  # cancelled: the pages read so far stay
                         return
@@ -62,6 +96,8 @@ def read_pages(store: JobStore, job_id: str, numbers: list[int] | None = None) -
                                      ["Submit the job again / 请重新提交任务", "Check the server log / 查看服务器日志"]))
         return
     finish(store, job_id)
+    if kept_open is not None and kept_open.job_id == job_id and (store.get(job_id) or job).finished:
+        kept_open.close()
 
 
 def fail(store: JobStore, job_id: str, error: ApiError) -> None:
