@@ -108,7 +108,7 @@ class JobStorageFull(ApiError):
     status_code = 507
     error = "Insufficient storage / 存储空间不足"
     suggestions = ("Wait for queued jobs to finish, then submit again / 等待排队任务完成后再提交",
-                   "Raise OCR_JOBS_MAX_MB / 调高 OCR_JOBS_MAX_MB")
+                   "Raise OCR_JOBS_MAX_BYTES / 调高 OCR_JOBS_MAX_BYTES")
 
 
 class OutOfProcessMemory(OutOfMemory):

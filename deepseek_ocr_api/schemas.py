@@ -211,8 +211,16 @@ class HealthStatusOut(Schema):
                                       metadata={"description": "null for engines without a tokenizer"})
 
 
+class JobQueueOut(Schema):
+    job_queue = fields.String(required=True, metadata={
+        "description": "embedded (this server reads its jobs) or redis (RQ workers read them: OCR_JOB_QUEUE)"})
+    jobs_pending = fields.Integer(required=True, metadata={"description": "Jobs queued or running"})
+    job_workers = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "RQ workers reading the queue (redis); null for the embedded queue"})
+
+
 # marshmallow lays out inherited fields from the last base class to the first: the guide's fields lead.
-class HealthOut(EngineStateOut, GpuMemoryOut, HealthStatusOut):
+class HealthOut(JobQueueOut, EngineStateOut, GpuMemoryOut, HealthStatusOut):
     """GET /health."""
 
 

@@ -120,7 +120,7 @@ class Settings:
         r"^$|^rediss?://", error="must be empty (the embedded store) or a redis:// URL")))
     jobs_max_age: float = setting(86400.0, fields.Float(validate=at_least(0)))  # seconds a finished job is kept; 0: forever
     jobs_max_pending: int = setting(100, fields.Integer(validate=at_least(1)))  # queued and running jobs; then 503
-    jobs_max_mb: float = setting(1024.0, fields.Float(validate=validate.Range(min=0, min_inclusive=False)))  # their uploads; then 507
+    jobs_max_bytes: int = setting(2**30, fields.Integer(validate=at_least(1)))  # their uploads together; then 507
     # Redis mode: a page may take this long on a worker; a worker killed meanwhile has its page requeued about
     # this long (plus OCR_WORKER_MAINTENANCE_SECONDS) after the page began.
     job_page_timeout: int = setting(600, fields.Integer(validate=at_least(1)))

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
 from deepseek_ocr_api.settings import Settings
+
+# Set when gunicorn tells this worker to stop (SIGTERM): gunicorn then waits for the requests in flight, so the
+# long-lived ones (job event streams) end at once, and their clients reconnect to the server that comes back.
+SHUTTING_DOWN = threading.Event()
 
 
 class ClientTooSlow(ConnectionResetError):
@@ -73,6 +78,10 @@ class ClientTimeoutWorker(ThreadWorker):
         settings = Settings.load(warn_unknown=False)
         self.idle_timeout, self.read_timeout = settings.client_idle_timeout, settings.client_read_timeout
         super().init_process()
+
+    def handle_exit(self, sig, frame) -> None:
+        SHUTTING_DOWN.set()
+        super().handle_exit(sig, frame)
 
     def enqueue_req(self, conn) -> None:
         # Runs on the main thread, before a request thread ever sees the connection.

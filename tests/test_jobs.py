@@ -190,7 +190,7 @@ def test_jobs_are_listed_newest_first_a_page_at_a_time(tmp_path):
 
 
 def test_too_many_pending_jobs_is_a_503_with_retry_after_and_too_many_bytes_a_507(tmp_path, gate):
-    client = make_app(tmp_path, ScriptedEngine(infer_gate=gate), JOBS_MAX_PENDING=2, JOBS_MAX_MB=0.05).test_client()
+    client = make_app(tmp_path, ScriptedEngine(infer_gate=gate), JOBS_MAX_PENDING=2, JOBS_MAX_BYTES=50_000).test_client()
     small = sized_pdf(PAGE_SIZES[:1])
     assert submit(client, small).status_code == 202
     assert submit(client, small).status_code == 202
@@ -199,9 +199,9 @@ def test_too_many_pending_jobs_is_a_503_with_retry_after_and_too_many_bytes_a_50
     assert "OCR_JOBS_MAX_PENDING" in busy.get_json()["detail"]["message"]
     gate.set()
     wait_for(client, client.get("/jobs").get_json()["jobs"][0]["job_id"])
-    large = png_bytes(Image.effect_noise((200, 200), 60).convert("RGB"))  # about 60 KB, over the 51 KB allowed
+    large = png_bytes(Image.effect_noise((200, 200), 60).convert("RGB"))  # about 60 KB, over the 50,000 bytes allowed
     full = submit(client, large, name="noise.png")
-    assert full.status_code == 507 and "OCR_JOBS_MAX_MB" in full.get_json()["detail"]["message"]
+    assert full.status_code == 507 and "OCR_JOBS_MAX_BYTES" in full.get_json()["detail"]["message"]
 
 
 def test_finished_jobs_and_their_uploads_go_after_jobs_max_age(tmp_path):

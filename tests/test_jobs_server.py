@@ -117,7 +117,14 @@ def test_a_job_survives_sigterm_and_finishes_after_the_restart_with_every_page_r
     while requests.get(f"{url}/jobs/{job['job_id']}", timeout=30).json()["pages_done"] < 3:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    watcher = threading.Thread(target=watch_events, args=(url, job["job_id"], []), daemon=True)
+    watcher.start()
+    time.sleep(0.5)
+    stopping = time.monotonic()
     first.close()  # SIGTERM, as systemd or Docker stop a server; the job is in the middle
+    assert time.monotonic() - stopping < 15, "an open event stream held the server's shutdown"
+    watcher.join(5)
+    assert not watcher.is_alive()
     second = start_gunicorn(tmp_path_factory, "after-restart", OCR_RESULTS_DIR=str(results))
     url = next(second)["url"]
     try:

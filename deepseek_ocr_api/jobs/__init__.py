@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from flask import Flask, current_app
 
 from deepseek_ocr_api.access import presented_key
-from deepseek_ocr_api.errors import ApiError, JobConflict, JobNotFound, JobStorageFull, ServerBusy
+from deepseek_ocr_api.errors import ApiError, JobConflict, JobNotFound, JobStorageFull, ModelNotReady, ServerBusy
 from deepseek_ocr_api.jobs.model import CANCELLED, DONE, JOB_ID, PENDING, QUEUED, Job, new_job_id, owner_of
 from deepseek_ocr_api.jobs.runner import job_pages, job_result
 from deepseek_ocr_api.jobs.store import JobStore, SqliteJobStore
@@ -35,6 +35,9 @@ class Consumer(Protocol):
 
     def cancelled(self, job: Job) -> None: ...
 
+    def workers(self) -> int | None:
+        """Processes reading the jobs, where they are separate (RQ workers); None for the server's own thread."""
+
 
 class JobQueue:
     """Flask extension in `app.extensions["jobs"]`: submits, finds, lists and cancels jobs, each seen only by the
@@ -45,7 +48,7 @@ class JobQueue:
 
     def submit(self, data: bytes, fields: dict[str, Any], owner: str) -> Job:
         """Check the upload as /ocr would, then keep it and queue it. 503 with Retry-After over
-        OCR_JOBS_MAX_PENDING jobs, 507 when the waiting uploads would pass OCR_JOBS_MAX_MB."""
+        OCR_JOBS_MAX_PENDING jobs, 507 when the waiting uploads would pass OCR_JOBS_MAX_BYTES."""
         request = OcrRequest.from_fields(fields)
         current_runtime().check_task(request.task, request.mode)
         pending = self.store.pending_ids()
@@ -53,11 +56,10 @@ class JobQueue:
             raise ServerBusy(f"{len(pending)} jobs are queued or running, the most this server keeps "
                              f"(OCR_JOBS_MAX_PENDING={self.settings.jobs_max_pending}); try again later",
                              headers={"Retry-After": str(self.retry_after(pending))})
-        limit = int(self.settings.jobs_max_mb * 2**20)
         waiting = self.store.pending_bytes()
-        if waiting + len(data) > limit:
-            raise JobStorageFull(f"The uploads of the jobs waiting to be read take {waiting / 2**20:.1f} MB; this one "
-                                 f"({len(data) / 2**20:.1f} MB) would pass OCR_JOBS_MAX_MB={self.settings.jobs_max_mb:g}")
+        if waiting + len(data) > self.settings.jobs_max_bytes:
+            raise JobStorageFull(f"The uploads of the jobs waiting to be read take {waiting:,} bytes; this one "
+                                 f"({len(data):,} bytes) would pass OCR_JOBS_MAX_BYTES={self.settings.jobs_max_bytes}")
         started = time.monotonic()
         with closing(open_document(data, request.pages, self.settings)) as document:
             kind, page_count, numbers = document.kind, document.page_count, list(document.numbers)
@@ -71,6 +73,11 @@ class JobQueue:
     def read_now(self, data: bytes, fields: dict[str, Any], owner: str) -> DocumentResult:
         """/ocr on a web instance without a model (OCR_ENGINE=none): a job, waited for; its error if it fails.
         The request holds one of the runtime's OCR_QUEUE_DEPTH places while it waits, as a local /ocr does."""
+        if self.consumer.workers() == 0:
+            raise ModelNotReady("No `deepseek-ocr-api worker` is reading the job queue (OCR_JOB_QUEUE) that this "
+                                "server, which has no model (OCR_ENGINE=none), sends its pages to",
+                                ["Start a worker: deepseek-ocr-api worker / 启动 deepseek-ocr-api worker"],
+                                headers={"Retry-After": "10"})
         with current_runtime().document() as progress:
             job = self.submit(data, fields, owner)
             progress.pages_total = job.pages_total
@@ -88,6 +95,11 @@ class JobQueue:
                          error=job.error["detail"]["error"])
         error.status_code = job.error["status"]
         raise error
+
+    def health(self) -> dict[str, Any]:
+        """What /health says about jobs."""
+        return {"job_queue": "redis" if self.settings.job_queue else "embedded",
+                "jobs_pending": len(self.store.pending_ids()), "job_workers": self.consumer.workers()}
 
     def retry_after(self, pending: list[str]) -> int:
         """Seconds until the oldest pending job is likely done, at the runtime's pace."""

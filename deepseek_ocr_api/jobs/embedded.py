@@ -36,6 +36,9 @@ class EmbeddedConsumer:
     def cancelled(self, job: Job) -> None:
         """A running job sees it between pages."""
 
+    def workers(self) -> None:
+        return None
+
     def _start(self) -> None:
         with self._started:
             if self._thread is None:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import current_app
 from redis import Redis
 from redis.exceptions import WatchError
-from rq import Queue, Retry, SimpleWorker
+from rq import Queue, Retry, SimpleWorker, Worker
 
 from deepseek_ocr_api.jobs.model import FINISHED, PENDING, Job
 from deepseek_ocr_api.jobs.runner import OpenDocument, read_pages
@@ -155,6 +155,9 @@ class RqConsumer:
 
     def cancelled(self, job: Job) -> None:
         """Pages still queued find the job cancelled when a worker takes them, and end at once."""
+
+    def workers(self) -> int:
+        return Worker.count(queue=self.queue)
 
 
 def read_job_page(job_id: str, number: int) -> None:

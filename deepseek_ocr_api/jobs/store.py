@@ -98,7 +98,8 @@ class SqliteJobStore(JobStore):
         self._created = self.path.exists()
 
     def exists(self) -> bool:
-        """Whether any job was ever stored here (the folder is made with the first job)."""
+        """Whether any job was ever stored here: the folder is made with the first job, and until then reading
+        the store touches no disk."""
         return self.path.exists()
 
     @contextmanager
@@ -145,12 +146,16 @@ class SqliteJobStore(JobStore):
                         json.dumps(job.record())))
 
     def get(self, job_id: str) -> Job | None:
+        if not self.exists():
+            return None
         with self._connect() as db:
             row = db.execute("SELECT record, (SELECT COUNT(*) FROM pages WHERE job_id = jobs.id) FROM jobs "
                              "WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else self._job(*row)
 
     def list(self, owner: str, limit: int, offset: int) -> tuple[list[Job], int]:
+        if not self.exists():
+            return [], 0
         with self._connect() as db:
             rows = db.execute("SELECT record, (SELECT COUNT(*) FROM pages WHERE job_id = jobs.id) FROM jobs "
                               "WHERE owner = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
@@ -159,12 +164,16 @@ class SqliteJobStore(JobStore):
         return [self._job(*row) for row in rows], total
 
     def pending_ids(self) -> list[str]:
+        if not self.exists():
+            return []
         with self._connect() as db:
             rows = db.execute("SELECT id FROM jobs WHERE status IN (?, ?) ORDER BY created_at, rowid",
                               PENDING).fetchall()
         return [row[0] for row in rows]
 
     def pending_bytes(self) -> int:
+        if not self.exists():
+            return 0
         with self._connect() as db:
             return db.execute("SELECT COALESCE(SUM(upload_bytes), 0) FROM jobs WHERE status IN (?, ?)",
                               PENDING).fetchone()[0]

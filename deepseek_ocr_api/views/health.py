@@ -5,6 +5,7 @@ from flask import Blueprint, g, jsonify
 
 from deepseek_ocr_api.docs import documented
 from deepseek_ocr_api.engines.base import GPU_MEMORY_FIELDS
+from deepseek_ocr_api.jobs import current_jobs
 from deepseek_ocr_api.runtime import FAILED, READY, current_runtime
 from deepseek_ocr_api.schemas import HealthOut
 
@@ -28,5 +29,6 @@ def health_check():
         **runtime.health(),
         **runtime.describe(),
         **(runtime.gpu_memory() if g.get("authorised", True) else dict.fromkeys(GPU_MEMORY_FIELDS)),
+        **current_jobs().health(),
     }
     return jsonify(HealthOut().dump(body)), 503 if runtime.state == FAILED else 200

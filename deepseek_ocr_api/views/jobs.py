@@ -27,6 +27,7 @@ from deepseek_ocr_api.schemas import (
     PageOut,
 )
 from deepseek_ocr_api.views.ocr import json_body, missing_image
+from deepseek_ocr_api.worker import SHUTTING_DOWN
 
 bp = Blueprint("jobs", __name__)
 
@@ -63,7 +64,7 @@ def summary(job: Job, jobs: JobQueue) -> dict[str, Any]:
 @documented("jobs", "提交异步任务", body=OcrUploadIn, body_type="multipart/form-data", json_body=OcrBase64In,
             ok_status=202, ok="Queued: follow status_url or events_url, then fetch result_url", response=JobLinksOut,
             errors={400: None, 413: None, 503: "OCR_JOBS_MAX_PENDING jobs are already queued or running (see "
-                                              "Retry-After)", 507: "The waiting uploads would pass OCR_JOBS_MAX_MB"})
+                                              "Retry-After)", 507: "The waiting uploads would pass OCR_JOBS_MAX_BYTES"})
 def submit_job():
     """Submit a job: the same fields as /ocr (multipart) or /ocr-base64 (JSON), answered at once.
 
@@ -162,6 +163,8 @@ def page_events(jobs: JobQueue, job: Job, after: int) -> Iterator[str]:
         if current.status in FINISHED:
             body = json.dumps(JobSummaryOut().dump(summary(current, jobs)), ensure_ascii=False)
             yield f"event: {current.status}\ndata: {body}\n\n"
+            return
+        if SHUTTING_DOWN.is_set():  # the server is stopping: the client reconnects (retry) after the restart
             return
         if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
             yield ": keepalive\n\n"
