@@ -123,7 +123,7 @@ class JobQueue:
         job = self.get(job_id, owner)
         cancelled = self.store.update(job.id, PENDING, status=CANCELLED, finished_at=time.time())
         if cancelled is not None:
-            self.store.drop_upload(job.id) if job.status == QUEUED else None
+            self.store.drop_upload(job.id)  # a running job's reader has its document open already
             self.consumer.cancelled(cancelled)
             log.info("Job %s cancelled after %d of %d page(s)", job.id, cancelled.pages_done, cancelled.pages_total)
             return cancelled

@@ -91,6 +91,8 @@ def read_pages(store: JobStore, job_id: str, numbers: list[int] | None = None,
         fail(store, job_id, error)
         return
     except Exception:
+        if (store.get(job_id) or job).status != RUNNING:  # cancelled meanwhile: its upload went with it
+            return
         log.exception("Job %s failed on an unexpected error", job_id)
         fail(store, job_id, ApiError("The server hit an unexpected error reading this job; it has been logged",
                                      ["Submit the job again / 请重新提交任务", "Check the server log / 查看服务器日志"]))
