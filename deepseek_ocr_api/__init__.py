@@ -31,6 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from deepseek_ocr_api.docs import init_docs
     from deepseek_ocr_api.errors import register_error_handlers
     from deepseek_ocr_api.jobs import init_jobs
+    from deepseek_ocr_api.metrics import init_metrics
     from deepseek_ocr_api.results import init_results
     from deepseek_ocr_api.runtime import OcrRuntime
     from deepseek_ocr_api.views import register_blueprints
@@ -40,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_results(app, settings)
     OcrRuntime(engine).init_app(app, settings)
     init_jobs(app, settings)
+    init_metrics(app, settings)
     register_blueprints(app)
     init_docs(app, settings)
     return app

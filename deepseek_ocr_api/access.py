@@ -17,7 +17,8 @@ from deepseek_ocr_api.settings import current_settings
 log = logging.getLogger("deepseek_ocr_api.requests")
 
 OPEN_PATHS = ("/health",)
-QUIET_PATHS = ("/health",)  # polled every few seconds by load balancers: logged at DEBUG
+METRICS_PATH = "/metrics"
+QUIET_PATHS = ("/health", METRICS_PATH)  # polled every few seconds by load balancers and Prometheus: logged at DEBUG
 DOCS_PATHS = ("/docs", "/redoc", "/apispec.json", "/flasgger_static", "/static/redoc/")
 CORS_REQUEST_HEADERS = "Content-Type, X-API-Key, Authorization, X-Request-ID"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -52,7 +53,9 @@ def is_authorised() -> bool:
 
 
 def public_path(path: str) -> bool:
-    return path in OPEN_PATHS or (current_settings().docs_public and path.startswith(DOCS_PATHS))
+    settings = current_settings()
+    return (path in OPEN_PATHS or (settings.docs_public and path.startswith(DOCS_PATHS))
+            or (settings.metrics_public and path == METRICS_PATH))
 
 
 def loggable(text: str) -> str:

@@ -129,7 +129,7 @@ class IncompleteRequest(ApiError):
                    "Upload a smaller file on a slow connection / 网络较慢时请上传较小的文件")
 
 
-def _http_error(exc: HTTPException) -> ApiError:
+def http_error(exc: HTTPException) -> ApiError:
     """Werkzeug's errors (unknown route, wrong method, body too large) in the contract's shape."""
     if exc.code == 404:
         return ResultNotFound("No such endpoint or resource", ["See GET / for the list of endpoints / 查看 GET / 获取端点列表"])
@@ -169,7 +169,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException):
-        return _respond(_http_error(exc))
+        return _respond(http_error(exc))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

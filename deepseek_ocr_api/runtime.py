@@ -7,7 +7,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from PIL import Image
 
 from deepseek_ocr_api.engines import Engine, OcrOutput, build_engine
+from deepseek_ocr_api.engines.base import Generation
 from deepseek_ocr_api.errors import ModelNotReady, OutOfMemory, OutOfProcessMemory, ServerBusy
 from deepseek_ocr_api.memory import resident_memory_mb, trim_heap
 from deepseek_ocr_api.tasks import Task
@@ -72,6 +73,8 @@ class OcrRuntime:
         self.documents: list[DocumentProgress] = []  # requests being read or waiting, with their pages done
         self.queue_depth = 0
         self.page_seconds = 2.0  # moving average of one page, for Retry-After when the queue is full
+        # Called after every page with (engine, mode, outcome, seconds, tokens generated): the metrics listen.
+        self.page_listeners: list[Callable[[str, str, str, float, int | None], None]] = []
         self._inference = threading.Lock()
         self._counter = threading.Lock()
         self._settled = threading.Event()
@@ -136,18 +139,24 @@ class OcrRuntime:
         self.engine.check_task(task)
         return self.engine.resolve_mode(mode)
 
-    def run(self, image: Image.Image, task: Task, mode: str | None = None) -> OcrOutput:
+    def run(self, image: Image.Image, task: Task, mode: str | None = None,
+            generation: Generation | None = None) -> OcrOutput:
         """Read one image; raises ModelNotReady before the engine is loaded and OutOfMemory (507) when the
-        engine's memory runs out."""
+        engine's memory runs out. `generation` streams the text and bounds it, where the engine can."""
         mode = self.check_request(task, mode)
+        started = time.monotonic()
         try:
             with self._inference:
                 self._require_ready()
                 started = time.monotonic()
-                output = self.engine.infer(image, task, mode)
-                self.page_seconds = 0.8 * self.page_seconds + 0.2 * (time.monotonic() - started)
-                return output
+                output = self.engine.infer(image, task, mode, generation)
+                seconds = time.monotonic() - started
+                self.page_seconds = 0.8 * self.page_seconds + 0.2 * seconds
+            self._page_read(mode, output.finish_reason, seconds, output.tokens.get("generated"))
+            return output
         except Exception as exc:  # MemoryError is an Exception too
+            if not isinstance(exc, ModelNotReady):
+                self._page_read(mode, "error", time.monotonic() - started, None)
             memory = self.engine.out_of_memory(exc)
             if memory is None:
                 raise
@@ -156,6 +165,10 @@ class OcrRuntime:
         self.engine.release_memory()
         gc.collect()
         raise out_of_memory_error(memory, image, mode)
+
+    def _page_read(self, mode: str, outcome: str, seconds: float, generated: int | None) -> None:
+        for listener in self.page_listeners:
+            listener(self.engine.name, mode, outcome, seconds, generated)
 
     def cleanup(self) -> CleanupReport:
         """Collect garbage, give back engine caches and freed heap, and retry a failed load."""

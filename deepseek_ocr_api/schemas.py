@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from deepseek_ocr_api.tasks import TASK_PRESETS
 
@@ -332,3 +332,88 @@ class JobListIn(Schema):
 
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class ChatCompletionIn(Schema):
+    """POST /v1/chat/completions, as OpenAI's and vLLM's clients send it; fields other than these are accepted and
+    ignored (`user`, `seed`, ...)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    model = fields.String(load_default=None, metadata={
+        "description": "Accepted whatever it names (vLLM clients send deepseek-ai/DeepSeek-OCR); the response names "
+                       "the model that answered"})
+    messages = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1), metadata={
+        "description": "User content: a text part (the prompt: `Free OCR.`, `<|grounding|>Convert the document to "
+                       "markdown.`, ...; none means free OCR) and image_url parts (data: URLs or bare base64; PDFs "
+                       "as data:application/pdf;base64,...), read as pages in order"})
+    max_tokens = fields.Integer(load_default=None, validate=validate.Range(min=1), metadata={
+        "description": "Per page; at most OCR_MAX_NEW_TOKENS. Engines without tokens (embedded) count characters"})
+    max_completion_tokens = fields.Integer(load_default=None, validate=validate.Range(min=1),
+                                           metadata={"description": "The same as max_tokens"})
+    temperature = fields.Float(load_default=None, metadata={"description": "Accepted; decoding is always greedy"})
+    top_p = fields.Float(load_default=None, metadata={"description": "Accepted; decoding is always greedy"})
+    stop = fields.Raw(load_default=None, metadata={"description": "A string or a list of strings: the answer ends "
+                                                                  "before the first one"})
+    stream = fields.Boolean(load_default=False, metadata={"description": "Server-Sent Events of chat.completion.chunk"})
+    stream_options = fields.Dict(load_default=None, metadata={"description": "include_usage: a last chunk with usage"})
+    n = fields.Integer(load_default=1, validate=validate.Equal(1, error="only n=1 is supported"))
+
+
+class ChatMessageOut(Schema):
+    role = fields.String(required=True, metadata={"example": "assistant"})
+    content = fields.String(required=True)
+
+
+class ChatChoiceOut(Schema):
+    index = fields.Integer(required=True)
+    message = fields.Nested(ChatMessageOut, required=True)
+    finish_reason = fields.String(required=True, metadata={"description": "stop or length"})
+    logprobs = fields.Raw(allow_none=True, required=True, metadata={"description": "Always null"})
+
+
+class UsageOut(Schema):
+    prompt_tokens = fields.Integer(required=True)
+    completion_tokens = fields.Integer(required=True)
+    total_tokens = fields.Integer(required=True)
+
+
+class ChatCompletionOut(Schema):
+    """A whole chat completion (stream: false)."""
+
+    id = fields.String(required=True)
+    object = fields.String(required=True, metadata={"example": "chat.completion"})
+    created = fields.Integer(required=True)
+    model = fields.String(required=True, metadata={"description": "The model that answered"})
+    choices = fields.List(fields.Nested(ChatChoiceOut), required=True)
+    usage = fields.Nested(UsageOut, required=True, metadata={
+        "description": "Tokens (DeepSeek: the prompt with its vision tokens, and those generated); the embedded "
+                       "engine, which has none, counts characters"})
+    decoding = fields.String(required=True, metadata={"description": "Always greedy", "example": "greedy"})
+
+
+class ModelOut(Schema):
+    id = fields.String(required=True)
+    object = fields.String(required=True, metadata={"example": "model"})
+    created = fields.Integer(required=True)
+    owned_by = fields.String(required=True)
+
+
+class ModelListOut(Schema):
+    """GET /v1/models."""
+
+    object = fields.String(required=True, metadata={"example": "list"})
+    data = fields.List(fields.Nested(ModelOut), required=True)
+
+
+class OpenAIErrorDetailOut(Schema):
+    message = fields.String(required=True)
+    type = fields.String(required=True)
+    code = fields.String(required=True)
+
+
+class OpenAIErrorOut(Schema):
+    """Errors of the /v1 routes, in OpenAI's shape."""
+
+    error = fields.Nested(OpenAIErrorDetailOut, required=True)

@@ -114,6 +114,12 @@ class Settings:
     api_key: tuple[str, ...] = setting((), CommaList())  # keys, comma-separated; none: no key needed
     cors_origins: tuple[str, ...] = setting((), CommaList())  # browser origins, comma-separated ("*": any)
     docs_public: bool = setting(True, fields.Boolean())  # with keys set: /docs, /redoc and /apispec.json stay open
+    metrics: bool = setting(True, fields.Boolean())  # GET /metrics (Prometheus)
+    metrics_public: bool = setting(False, fields.Boolean())  # with keys set: /metrics open without one
+    # /v1/chat/completions: hosts whose http(s) image URLs the server may fetch (none: every URL is refused)
+    fetch_allow_hosts: tuple[str, ...] = setting((), CommaList())
+    fetch_max_mb: float = setting(10.0, fields.Float(validate=validate.Range(min=0, min_inclusive=False)))
+    fetch_timeout: float = setting(10.0, fields.Float(validate=validate.Range(min=0, min_inclusive=False)))
     # Jobs (POST /jobs). Empty: the embedded store (SQLite in <results_dir>/jobs), read by this server's own
     # engine; redis://host:port/db: Redis + RQ, read by `deepseek-ocr-api worker` processes.
     job_queue: str = setting("", fields.String(validate=validate.Regexp(

@@ -35,7 +35,7 @@ class ScriptedEngine(Engine):
             raise self.load_error
         self.loaded = True
 
-    def infer(self, image, task, mode):
+    def infer(self, image, task, mode, generation=None):
         if self.infer_gate is not None:
             self.infer_gate.wait(30)
         if self.infer_errors:

@@ -18,7 +18,7 @@ from tests.apps import ScriptedEngine, make_app
 from tests.pages import png_bytes, receipt_page
 
 ROUTES = {"/", "/health", "/ocr", "/ocr-base64", "/results/{filename}", "/cleanup", "/jobs", "/jobs/{job_id}",
-          "/jobs/{job_id}/result", "/jobs/{job_id}/events"}
+          "/jobs/{job_id}/result", "/jobs/{job_id}/events", "/metrics", "/v1/models", "/v1/chat/completions"}
 
 
 def resolve(spec: dict, schema: dict) -> dict:

@@ -16,7 +16,7 @@ from tests.apps import make_app
 pytestmark = pytest.mark.slow  # fuzzing the API (schemathesis): left out of `make test-fast`
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-CASES_PER_OPERATION = 50  # twelve operations: about six hundred requests, the same ones every run
+CASES_PER_OPERATION = 50  # fifteen operations: about 750 requests, the same ones every run
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def fuzzed_app(tmp_path_factory, embedded_engine):
 def operation_ids():
     return ["GET /", "GET /health", "POST /ocr", "POST /ocr-base64", "GET /results/{filename}", "POST /cleanup",
             "POST /jobs", "GET /jobs", "GET /jobs/{job_id}", "DELETE /jobs/{job_id}", "GET /jobs/{job_id}/result",
-            "GET /jobs/{job_id}/events"]
+            "GET /jobs/{job_id}/events", "GET /metrics", "GET /v1/models", "POST /v1/chat/completions"]
 
 
 @pytest.mark.parametrize("label", operation_ids())

@@ -56,7 +56,7 @@ def events(client, job_id, headers=None) -> list[tuple[str, str]]:
 class SecondPageOutOfMemory(ScriptedEngine):
     reads = 0
 
-    def infer(self, image, task, mode):
+    def infer(self, image, task, mode, generation=None):
         self.reads += 1
         if self.reads == 2:
             raise MemoryError()

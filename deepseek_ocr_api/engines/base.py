@@ -1,7 +1,9 @@
 """The engine interface every OCR backend implements, and the result it hands back."""
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +14,16 @@ from deepseek_ocr_api.tasks import TASK_PROMPTS, Task
 
 # The guide's GPU memory fields of /health, formatted like "12.00 GB"; all None without a GPU.
 GPU_MEMORY_FIELDS = ("gpu_name", "gpu_memory_total", "gpu_memory_allocated", "gpu_memory_reserved", "gpu_memory_free")
+
+
+@dataclass
+class Generation:
+    """How one page's text is wanted: bounded, streamed as it is generated, or stopped. Engines that generate
+    tokens (DeepSeek) honour all three; one that reads a page whole (embedded) leaves them to the caller."""
+
+    max_new_tokens: int | None = None  # at most OCR_MAX_NEW_TOKENS; None: that
+    on_text: Callable[[str], None] | None = None  # each piece of text, as soon as it is generated
+    cancelled: threading.Event = field(default_factory=threading.Event)  # set it to stop the generation
 
 
 @dataclass
@@ -27,6 +39,7 @@ class OcrOutput:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     rotation: int = 0  # clockwise degrees (0, 90, 180, 270) the page was turned to make it upright before reading
     confidence: float | None = None  # 0-1, the lines' confidences weighted by their characters; None: not measured
+    raw: str | None = None  # the model's own output, grounding tags and all, where it writes tags (DeepSeek)
 
 
 class Engine(ABC):
@@ -45,7 +58,7 @@ class Engine(ABC):
         at once (an app handed a loaded engine, as the tests do, does not load it again)."""
 
     @abstractmethod
-    def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
+    def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
         """Read one RGB image for `task` at resolution `mode` (one of `resolution_modes`)."""
 
     @abstractmethod
@@ -92,6 +105,10 @@ class Engine(ABC):
     def gpu_memory(self) -> dict[str, str | None]:
         """GPU memory figures as the guide formats them; all None for engines without a GPU."""
         return dict.fromkeys(GPU_MEMORY_FIELDS)
+
+    def gpu_memory_bytes(self) -> dict[str, int]:
+        """The same figures in bytes (total, allocated, reserved, free), for /metrics; empty without a GPU."""
+        return {}
 
     def out_of_memory(self, exc: BaseException) -> str | None:
         """Which memory `exc` says ran out ("RAM", or a GPU's such as "CUDA"); None for any other failure."""

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from deepseek_ocr_api.engines.base import Engine, OcrOutput
+from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
 from deepseek_ocr_api.engines.drop_caps import read_drop_caps
 from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
@@ -177,7 +177,7 @@ class EmbeddedEngine(Engine):
             self._ocr.text_recognizer.rec_onnx_session.release_arena()
         trim_heap()
 
-    def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
+    def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
         """Turn the page upright, find and read its lines, lay them out."""
         rotation, _ = self._orientation.detect(image)
         lines = self.read_lines(upright(image, rotation))

@@ -43,3 +43,16 @@ def parse_grounding(output: str, width: int, height: int) -> tuple[str, list[dic
     text = STRAY.sub("", "".join(pieces))
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return text, blocks
+
+
+def grounding_text(blocks: list[dict], width: int, height: int) -> str:
+    """The tags DeepSeek-OCR would write for these blocks: each one's label and 0-999 box, then its text. Engines that
+    read boxes without writing tags answer a grounding prompt with this, so clients of DeepSeek's raw output can
+    parse it (and parse_grounding turns it back into the same blocks)."""
+    pieces = []
+    for block in blocks:
+        x0, y0, x1, y1 = block["box"]
+        box = [round(x0 * NORMALISED / width), round(y0 * NORMALISED / height),
+               round(x1 * NORMALISED / width), round(y1 * NORMALISED / height)]
+        pieces.append(f"<|ref|>{block['type']}<|/ref|><|det|>[{box}]<|/det|>\n{block['text']}")
+    return "\n\n".join(pieces)

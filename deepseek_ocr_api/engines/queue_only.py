@@ -5,7 +5,7 @@ from typing import Any
 
 from PIL import Image
 
-from deepseek_ocr_api.engines.base import Engine, OcrOutput
+from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
 from deepseek_ocr_api.tasks import TASK_PRESETS, Task
 
 
@@ -20,7 +20,7 @@ class QueueOnlyEngine(Engine):
     def load(self) -> None:
         """Nothing to load."""
 
-    def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
+    def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
         raise RuntimeError("OCR_ENGINE=none reads nothing itself; pages go to the RQ workers")
 
     def unload(self) -> None:

@@ -82,6 +82,16 @@ class RedisJobStore(JobStore):
     def pending_bytes(self) -> int:
         return sum(job.upload_bytes for job in map(self.get, self.pending_ids()) if job is not None)
 
+    def counts(self) -> dict[str, int]:
+        """Pending jobs by their state, finished ones by theirs (a scrape reads every kept job's record)."""
+        counts: dict[str, int] = {}
+        for index in ("pending", "finished"):
+            for job_id in self.redis.zrange(self.key(index), 0, -1):
+                job = self.get(job_id.decode())
+                if job is not None:
+                    counts[job.status] = counts.get(job.status, 0) + 1
+        return counts
+
     def upload(self, job_id: str) -> bytes:
         data = self.redis.get(self.key("job", job_id, "upload"))
         if data is None:

@@ -58,6 +58,10 @@ class JobStore(ABC):
         """The uploads of queued and running jobs."""
 
     @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """How many jobs are kept in each status."""
+
+    @abstractmethod
     def upload(self, job_id: str) -> bytes: ...
 
     @abstractmethod
@@ -177,6 +181,12 @@ class SqliteJobStore(JobStore):
         with self._connect() as db:
             return db.execute("SELECT COALESCE(SUM(upload_bytes), 0) FROM jobs WHERE status IN (?, ?)",
                               PENDING).fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        if not self.exists():
+            return {}
+        with self._connect() as db:
+            return dict(db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
 
     def upload(self, job_id: str) -> bytes:
         return self._upload_path(job_id).read_bytes()

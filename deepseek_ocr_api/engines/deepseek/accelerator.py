@@ -61,21 +61,26 @@ def gigabytes(count: int | float) -> str:
     return f"{count / 2**30:.2f} GB"
 
 
+def memory_bytes(device: torch.device | None) -> dict[str, int]:
+    """GPU memory in bytes (total, allocated, reserved, free), those the device reports; empty on the CPU."""
+    if device is None:
+        return {}
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        return {"total": total, "allocated": torch.cuda.memory_allocated(device),
+                "reserved": torch.cuda.memory_reserved(device), "free": free}
+    if device.type == "mps":
+        return {"allocated": torch.mps.current_allocated_memory(), "reserved": torch.mps.driver_allocated_memory()}
+    return {}
+
+
 def memory_figures(device: torch.device | None) -> dict[str, str | None]:
     """The guide's GPU memory fields for `device`; all None on the CPU."""
     figures = dict.fromkeys(GPU_MEMORY_FIELDS)
-    if device is None:
-        return figures
-    if device.type == "cuda":
-        free, total = torch.cuda.mem_get_info(device)
-        figures.update(gpu_name=torch.cuda.get_device_name(device), gpu_memory_total=gigabytes(total),
-                       gpu_memory_allocated=gigabytes(torch.cuda.memory_allocated(device)),
-                       gpu_memory_reserved=gigabytes(torch.cuda.memory_reserved(device)),
-                       gpu_memory_free=gigabytes(free))
-    elif device.type == "mps":
-        figures.update(gpu_name="Apple GPU (MPS)",
-                       gpu_memory_allocated=gigabytes(torch.mps.current_allocated_memory()),
-                       gpu_memory_reserved=gigabytes(torch.mps.driver_allocated_memory()))
+    measured = memory_bytes(device)
+    if measured:
+        figures["gpu_name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "Apple GPU (MPS)"
+        figures.update({f"gpu_memory_{name}": gigabytes(value) for name, value in measured.items()})
     return figures
 
 

@@ -8,10 +8,11 @@ from typing import Any
 import torch
 from PIL import Image
 
-from deepseek_ocr_api.engines.base import Engine, OcrOutput
+from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
 from deepseek_ocr_api.engines.deepseek.accelerator import (
     dtype_name,
     is_out_of_memory,
+    memory_bytes,
     memory_figures,
     pick_device,
     pick_dtype,
@@ -121,6 +122,9 @@ class DeepSeekEngine(Engine):
     def gpu_memory(self) -> dict[str, str | None]:
         return memory_figures(self.device)
 
+    def gpu_memory_bytes(self) -> dict[str, int]:
+        return memory_bytes(self.device)
+
     def progress(self) -> dict[str, int] | None:
         generating = self._model.generating if self._model is not None else None
         if generating is None:
@@ -137,7 +141,7 @@ class DeepSeekEngine(Engine):
             return "RAM" if self.device is None or self.device.type == "cpu" else self.device.type.upper()
         return super().out_of_memory(exc)
 
-    def infer(self, image: Image.Image, task: Task, mode: str) -> OcrOutput:
-        page = self._model.read(image, task.prompt, mode)
+    def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
+        page = self._model.read(image, task.prompt, mode, generation)
         text, blocks = parse_grounding(page.text, image.width, image.height)
-        return OcrOutput(text, mode, page.finish_reason, page.tokens, blocks)
+        return OcrOutput(text, mode, page.finish_reason, page.tokens, blocks, raw=page.text)

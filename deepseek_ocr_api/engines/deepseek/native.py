@@ -3,11 +3,15 @@ repetition guard."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
+from transformers import StoppingCriteria, TextStreamer
 
+from deepseek_ocr_api.engines.base import Generation
 from deepseek_ocr_api.engines.deepseek.accelerator import release_cached_memory
 from deepseek_ocr_api.engines.deepseek.modes import V2_MODES
 from deepseek_ocr_api.engines.deepseek.repetition import RepetitionGuard, find_repetition
@@ -48,6 +52,30 @@ def quantization_config(quantization: str, device: torch.device, dtype: torch.dt
                               bnb_4bit_use_double_quant=True, llm_int8_skip_modules=UNQUANTIZED_MODULES)
 
 
+class TextCallbackStreamer(TextStreamer):
+    """transformers' TextStreamer, handing each decoded piece to a callback instead of printing it."""
+
+    def __init__(self, tokenizer, on_text: Callable[[str], None]):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=False)
+        self.on_text = on_text
+        self.end_text = tokenizer.eos_token or ""
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        text = text.replace(self.end_text, "") if self.end_text else text
+        if text:
+            self.on_text(text)
+
+
+class Cancelled(StoppingCriteria):
+    """Stops the generation once its client has gone."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> bool:
+        return self.event.is_set()
+
+
 def strip_control_tokens(text: str, tokenizer) -> str:
     """Drop begin/end/pad markers but keep grounding tags (`<|ref|>`, `<|det|>`), which are special tokens too."""
     for token in {tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token} - {None}:
@@ -70,8 +98,9 @@ class NativeModel:
             attn_implementation=settings.attention, quantization_config=quantization).eval()
         self.generating: RepetitionGuard | None = None  # the generation under way, for /health's progress
 
-    def read(self, image: Image.Image, prompt: str, mode: str) -> PageText:
-        """One greedy generation; a loop is stopped by the guard and cut back to its first copy."""
+    def read(self, image: Image.Image, prompt: str, mode: str, generation: Generation | None = None) -> PageText:
+        """One greedy generation; a loop is stopped by the guard and cut back to its first copy. With `generation`,
+        the text is also handed on as it is generated, bounded and stoppable."""
         inputs = self.processor(images=image, text=prompt, return_tensors="pt", **V2_MODES[mode].processor_kwargs)
         inputs = inputs.to(self.device)
         for key in ("pixel_values", "pixel_values_local"):
@@ -80,10 +109,14 @@ class NativeModel:
         prompt_length = inputs["input_ids"].shape[1]
         vision_tokens = int((inputs["input_ids"] == self.processor.image_token_id).sum())
         guard = self.generating = RepetitionGuard(prompt_length, self.settings.repetition_guard_tokens)
+        generation = generation or Generation()
+        max_new_tokens = min(self.settings.max_new_tokens, generation.max_new_tokens or self.settings.max_new_tokens)
+        streamer = TextCallbackStreamer(self.processor.tokenizer, generation.on_text) if generation.on_text else None
         try:
             with torch.inference_mode():
-                output = self.model.generate(**inputs, max_new_tokens=self.settings.max_new_tokens, do_sample=False,
-                                             temperature=None, top_p=None, top_k=None, stopping_criteria=[guard])
+                output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                             temperature=None, top_p=None, top_k=None, streamer=streamer,
+                                             stopping_criteria=[guard, Cancelled(generation.cancelled)])
         finally:
             self.generating = None
         generated = output[0, prompt_length:].tolist()
@@ -101,7 +134,7 @@ class NativeModel:
             kept = generated[:loop.keep] if loop else generated
             log.warning("Generation looped (a %d-token block from token %d on); cut after %d tokens",
                         loop.period if loop else 0, loop.start if loop else 0, len(generated))
-        elif len(generated) >= self.settings.max_new_tokens:
+        elif len(generated) >= max_new_tokens:
             finish_reason = "max_new_tokens"
         text = strip_control_tokens(tokenizer.decode(kept, skip_special_tokens=False), tokenizer)
         return PageText(text, finish_reason, {"prompt": prompt_length, "vision": vision_tokens,

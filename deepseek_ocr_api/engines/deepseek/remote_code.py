@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from deepseek_ocr_api.engines.base import Generation
 from deepseek_ocr_api.engines.deepseek.modes import V1_MODES
 from deepseek_ocr_api.engines.deepseek.native import PageText
 from deepseek_ocr_api.engines.deepseek.repetition import find_repetition
@@ -61,8 +62,9 @@ class RemoteCodeModel:
             raise RuntimeError(f"DeepSeek-OCR v1's remote code failed to load ({type(exc).__name__}: {exc}); "
                                f"it needs: pip install {V1_REQUIREMENTS}") from exc
 
-    def read(self, image: Image.Image, prompt: str, mode: str) -> PageText:
-        """v1's infer() generates on its own; a loop can only be found, and cut, afterwards."""
+    def read(self, image: Image.Image, prompt: str, mode: str, generation: Generation | None = None) -> PageText:
+        """v1's infer() generates on its own, so nothing streams and max_tokens is not applied; a loop can only be
+        found, and cut, afterwards."""
         text = self._infer(image, prompt, mode)
         ids = self.tokenizer.encode(text, add_special_tokens=False)
         finish_reason = "complete"
