@@ -120,6 +120,13 @@ class OcrRuntime:
         """Block until loading has finished, one way or the other."""
         return self._settled.wait(timeout)
 
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Whether the engine is free (no page being read) within `timeout` seconds."""
+        if not self._inference.acquire(timeout=timeout):
+            return False
+        self._inference.release()
+        return True
+
     @property
     def ready(self) -> bool:
         return self.state == READY

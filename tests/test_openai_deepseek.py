@@ -2,6 +2,8 @@
 tokens streamed as they are generated, and max_tokens per page."""
 from __future__ import annotations
 
+import time
+
 import openai
 import pytest
 
@@ -44,3 +46,22 @@ def test_max_tokens_bounds_each_page_on_the_deepseek_engine(deepseek_client):
     answer = deepseek_client.chat.completions.create(model=VLLM_MODEL, messages=ocr_messages(data_url(page())),
                                                      max_tokens=5)
     assert answer.usage.completion_tokens == 5 and answer.choices[0].finish_reason == "length"
+
+
+def test_a_client_that_goes_away_stops_the_generation(tmp_path, tiny_checkpoint):  # noqa: F811
+    from deepseek_ocr_api import chat
+    from deepseek_ocr_api.tasks import parse_prompt
+    from tests.apps import make_app
+    from tests.test_deepseek import loaded_engine
+
+    # 3000 tokens take about 15 s here; the page's generation must end as soon as its reader has gone.
+    engine = loaded_engine(tiny_checkpoint, MAX_NEW_TOKENS=3000, REPETITION_GUARD_TOKENS=0)
+    app = make_app(tmp_path, engine, MAX_NEW_TOKENS=3000)
+    runtime = app.extensions["ocr"]
+    streamed = chat.stream(runtime, chat.ChatRequest(parse_prompt("Free OCR."), "Free OCR.", [page()]),
+                           app.extensions["settings"])
+    assert isinstance(next(streamed), str)  # a token: the generation is under way, holding the engine
+    streamed.close()  # what the server does when the client disconnects
+    stopped = time.monotonic()
+    assert runtime.wait_until_idle(timeout=5)
+    assert time.monotonic() - stopped < 1.0
