@@ -55,6 +55,10 @@ class StateCollector(Collector):
     def __init__(self, app: Flask):
         self.app = app
 
+    def describe(self) -> list:
+        """Nothing up front: the registry would otherwise collect while the app is still being built."""
+        return []
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         runtime, jobs = self.app.extensions["ocr"], self.app.extensions["jobs"]
         described = runtime.describe()
@@ -95,7 +99,7 @@ def result_files(folder) -> tuple[int, int]:
                 if RESULT_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
                     files += 1
                     size += entry.stat(follow_symlinks=False).st_size
-    except FileNotFoundError:
+    except OSError:  # no results folder (yet), or not a folder: nothing on disk to count
         pass
     return files, size
 

@@ -68,6 +68,9 @@ def test_a_web_instance_without_a_model_answers_ocr_through_the_workers(cluster)
     described = requests.post(f"{url}/ocr", files={"image": ("page.png", png_bytes(page.image))},
                               data={"task": "describe"}, timeout=120)
     assert described.status_code == 400 and "cannot honour" in described.json()["detail"]["message"]
+    chat = requests.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}, timeout=30)
+    assert chat.status_code == 503 and "OCR_ENGINE=none" in chat.json()["error"]["message"]
 
 
 def test_two_workers_share_a_job_and_one_killed_mid_page_loses_nothing(cluster):

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from deepseek_ocr_api import chat
 from deepseek_ocr_api.docs import documented
-from deepseek_ocr_api.errors import ApiError, InvalidInput, ResultNotFound, http_error
+from deepseek_ocr_api.errors import ApiError, InvalidInput, ModelNotReady, ResultNotFound, http_error
 from deepseek_ocr_api.runtime import current_runtime
 from deepseek_ocr_api.schemas import ChatCompletionIn, ChatCompletionOut, ModelListOut, OpenAIErrorOut
 from deepseek_ocr_api.settings import current_settings
@@ -101,6 +101,10 @@ def chat_completions():
     settings = current_settings()
     chat_request = chat.chat_request(fields, settings)
     runtime = current_runtime()
+    if runtime.engine.reads_through_queue:
+        raise ModelNotReady("This instance has no model (OCR_ENGINE=none): chat completions are answered by an "
+                            "instance with an engine", ["Point the client at an instance with OCR_ENGINE=embedded "
+                                                        "or deepseek / 请使用带模型的实例"])
     runtime.check_request(chat_request.task, None)  # a 503 or a 400 now, before a stream has begun
     model, created, completion_id = served_model(), int(time.time()), chat.completion_id()
     if fields["stream"]:
