@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from flask import Flask, g, jsonify
+from flask import Blueprint, Flask, Response, g, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
@@ -153,26 +154,27 @@ def _respond(error: ApiError):
     return response
 
 
-def register_error_handlers(app: Flask) -> None:
-    """Every failure, ours or a library's, leaves as the contract's JSON error body."""
+def register_error_handlers(target: Flask | Blueprint, respond: Callable[[ApiError], Response] = _respond) -> None:
+    """Every failure, ours or a library's, leaves as one JSON error body: the contract's, or for a blueprint with
+    its own shape (the OpenAI routes) what its `respond` makes of the same ApiError."""
 
-    @app.errorhandler(ApiError)
+    @target.errorhandler(ApiError)
     def handle_api_error(exc: ApiError):
-        return _respond(exc)
+        return respond(exc)
 
-    @app.errorhandler(ValidationError)
+    @target.errorhandler(ValidationError)
     def handle_validation_error(exc: ValidationError):
         fields = exc.normalized_messages()
         problems = [f"{name}: {'; '.join(map(str, messages)) if isinstance(messages, list) else messages}"
                     for name, messages in fields.items()] if isinstance(fields, dict) else [str(fields)]
-        return _respond(InvalidInput("Invalid request fields: " + ", ".join(problems)))
+        return respond(InvalidInput("Invalid request fields: " + ", ".join(problems)))
 
-    @app.errorhandler(HTTPException)
+    @target.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException):
-        return _respond(http_error(exc))
+        return respond(http_error(exc))
 
-    @app.errorhandler(Exception)
+    @target.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         log.exception("Unhandled error while serving a request")
-        return _respond(ApiError("The server hit an unexpected error; it has been logged",
-                                 ["Try again / 请重试", "Check the server log / 查看服务器日志"]))
+        return respond(ApiError("The server hit an unexpected error; it has been logged",
+                                ["Try again / 请重试", "Check the server log / 查看服务器日志"]))

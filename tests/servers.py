@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,22 @@ def memory_mb(pid: int, field: str = "VmHWM") -> float:
     raise AssertionError(f"no {field} for {pid}")
 
 
+def wait_until_up(process: subprocess.Popen, is_up: Callable[[], bool], log: Path, seconds: float,
+                  interval: float = 0.1) -> None:
+    """Poll `is_up` (failing to connect counts as not yet) until it holds; the test fails, with the process's log,
+    if the process exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if is_up():
+                return
+        except (OSError, ValueError):  # refused, reset, timed out; a half-written answer
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{Path(process.args[0]).name} did not start:\n{log.read_text()}")
+        time.sleep(interval)
+
+
 def start_gunicorn(tmp_path_factory, name: str, memory_cap_mb: int | None = None, **environment):
     """A real gunicorn serving the app as `make run` starts it, with `OCR_*` settings; yields once the model is loaded.
     `memory_cap_mb` caps the address space of gunicorn and its worker."""
@@ -73,17 +90,8 @@ def start_gunicorn(tmp_path_factory, name: str, memory_cap_mb: int | None = None
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                preexec_fn=address_space_cap(memory_cap_mb) if memory_cap_mb else None)
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(f"{base_url}/health", timeout=2).json()["model_loaded"]:
-                break
-        except requests.RequestException:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            pytest.fail(f"gunicorn did not become ready:\n{log.read()}")
-        time.sleep(0.3)
+    wait_until_up(process, lambda: requests.get(f"{base_url}/health", timeout=2).json()["model_loaded"],
+                  Path(log.name), 90, interval=0.3)
     try:
         yield {"url": base_url, "results": results, "process": process, "log": log}
     finally:
@@ -104,17 +112,13 @@ def start_redis(tmp_path_factory):
                                     "--appendonly", "no", "--dir", str(folder), "--maxmemory", "512mb"],
                                    stdout=log, stderr=subprocess.STDOUT, preexec_fn=address_space_cap(2048))
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, (folder / "redis.log").read_text()
-        time.sleep(0.1)
+
+    def answers_ping() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    wait_until_up(process, answers_ping, folder / "redis.log", 20)
     try:
         yield url
     finally:
@@ -131,9 +135,5 @@ def start_worker(tmp_path_factory, name: str, memory_cap_mb: int = 4096, **envir
         process = subprocess.Popen([str(Path(sys.executable).with_name("deepseek-ocr-api")), "worker"], cwd=ROOT,
                                    env=env, stdout=log, stderr=subprocess.STDOUT,
                                    preexec_fn=address_space_cap(memory_cap_mb))
-    deadline = time.monotonic() + 90
-    while "Listening on" not in log_path.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the worker did not start:\n{log_path.read_text()}")
-        time.sleep(0.2)
+    wait_until_up(process, lambda: "Listening on" in log_path.read_text(), log_path, 90, interval=0.2)
     return {"process": process, "log": log_path}

@@ -3,7 +3,6 @@ SIGTERM and restart, 30 concurrent jobs, /ocr and /health while jobs run, and th
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import os
 import pty
@@ -259,7 +258,7 @@ def test_an_interrupted_command_line_follows_its_job_again_instead_of_submitting
 
 def test_a_late_event_client_first_gets_what_already_happened(server):
     url = server["url"]
-    job = submit(url, io.BytesIO(numbered_pdf(3)).getvalue())
+    job = submit(url, numbered_pdf(3))
     poll(url, job["job_id"])
     arrivals: list = []
     watch_events(url, job["job_id"], arrivals)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from tests.servers import (
     start_gunicorn,
     start_redis,
     start_worker,
+    wait_until_up,
 )
 from tests.test_jobs_server import numbered_pdf, page_numbers_in, submit, watch_events
 
@@ -61,14 +61,8 @@ http {{
     process = subprocess.Popen([NGINX, "-c", str(folder / "nginx.conf"), "-p", str(folder)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            requests.get(f"{url}/health", timeout=2)
-            break
-        except requests.RequestException:
-            assert process.poll() is None and time.monotonic() < deadline, (folder / "error.log").read_text()
-            time.sleep(0.1)
+    # Any answer will do (a 502 too): nginx is listening.
+    wait_until_up(process, lambda: requests.get(f"{url}/health", timeout=2).status_code > 0, folder / "error.log", 20)
     try:
         yield url
     finally:

@@ -14,7 +14,7 @@ from redis import Redis
 from redis.exceptions import WatchError
 from rq import Queue, Retry, SimpleWorker, Worker
 
-from deepseek_ocr_api.jobs.model import FINISHED, PENDING, Job
+from deepseek_ocr_api.jobs.model import FINISHED, Job
 from deepseek_ocr_api.jobs.runner import OpenDocument, read_pages
 from deepseek_ocr_api.jobs.store import JobStore
 from deepseek_ocr_api.settings import Settings
@@ -199,5 +199,3 @@ def run_worker(app, settings: Settings, burst: bool = False) -> bool:
         finally:
             open_document.close()
 
-
-__all__ = ["RedisJobStore", "RqConsumer", "PageWorker", "run_worker", "read_job_page", "PENDING"]

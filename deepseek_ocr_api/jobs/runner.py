@@ -113,10 +113,11 @@ def finish(store: JobStore, job_id: str) -> None:
     job = store.get(job_id)
     if job is None or job.status != RUNNING or job.pages_done < job.pages_total:
         return
-    result = job_result(store, job, finished_at=time.time())
+    finished_at = time.time()  # one moment: the saved file's timings are those GET .../result answers
+    result = job_result(store, job, finished_at)
     if job.fields.get("save_to_file", True):
         save_result(result, result_file_json)  # the same name whoever writes it: a second write replaces the first
-    if store.update(job_id, (RUNNING,), status=DONE, finished_at=time.time(), output_file=result.output_file,
+    if store.update(job_id, (RUNNING,), status=DONE, finished_at=finished_at, output_file=result.output_file,
                     save_failed=result.save_failed) is not None:
         store.drop_upload(job_id)
         log.info("Job %s done: %d page(s)", job_id, job.pages_total)

@@ -106,14 +106,19 @@ class SqliteJobStore(JobStore):
         the store touches no disk."""
         return self.path.exists()
 
+    def _create(self) -> None:
+        """The folders and the database, the first time anything is stored or read here."""
+        if self._created:
+            return
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        self._created = True
+
     @contextmanager
     def _connect(self):
-        if not self._created:
-            self.uploads.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-            self._created = True
+        self._create()
         # A connection per use: the store is shared by request threads and the consumer thread.
         with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
             db.execute("PRAGMA busy_timeout = 30000")
@@ -138,8 +143,7 @@ class SqliteJobStore(JobStore):
         return self.uploads / job_id
 
     def create(self, job: Job, upload: bytes) -> None:
-        with self._connect():
-            pass  # the folders exist from here on
+        self._create()
         descriptor, temporary = tempfile.mkstemp(prefix=".partial-", dir=self.uploads)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(upload)

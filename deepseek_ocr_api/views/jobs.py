@@ -10,8 +10,6 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, stream_with_context, url_for
 
 from deepseek_ocr_api.docs import documented
-from deepseek_ocr_api.errors import InvalidInput
-from deepseek_ocr_api.images import decode_base64
 from deepseek_ocr_api.jobs import JobQueue, current_jobs, job_owner
 from deepseek_ocr_api.jobs.model import FINISHED, Job
 from deepseek_ocr_api.schemas import (
@@ -21,12 +19,11 @@ from deepseek_ocr_api.schemas import (
     JobOut,
     JobSummaryOut,
     OcrBase64In,
-    OcrFormIn,
     OcrOut,
     OcrUploadIn,
     PageOut,
 )
-from deepseek_ocr_api.views.ocr import json_body, missing_image
+from deepseek_ocr_api.views.ocr import base64_upload, multipart_upload
 from deepseek_ocr_api.worker import SHUTTING_DOWN
 
 bp = Blueprint("jobs", __name__)
@@ -72,18 +69,7 @@ def submit_job():
     page in the background. Jobs survive a restart of the server; a job that was running resumes at its first
     unread page.
     """
-    if request.mimetype == "application/json":
-        body = json_body()
-        if not isinstance(body, dict):
-            raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}")
-        fields = OcrBase64In().load(body)
-        data = decode_base64(fields.pop("image_base64"))
-    else:
-        upload = request.files.get("image")
-        if upload is None:
-            raise missing_image()
-        fields = OcrFormIn().load(request.form.to_dict())
-        data = upload.read()
+    data, fields = base64_upload() if request.mimetype == "application/json" else multipart_upload()
     job = current_jobs().submit(data, fields, job_owner())
     response = jsonify(JobLinksOut().dump(links(job)))
     response.status_code = 202

@@ -44,6 +44,24 @@ def json_body():
         return None
 
 
+def multipart_upload() -> tuple[bytes, dict]:
+    """The file and the validated form fields of a multipart upload (/ocr, POST /jobs)."""
+    upload = request.files.get("image")
+    if upload is None:
+        raise missing_image()
+    return upload.read(), OcrFormIn().load(request.form.to_dict())
+
+
+def base64_upload() -> tuple[bytes, dict]:
+    """The decoded image and the validated fields of a JSON body (/ocr-base64, POST /jobs)."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}",
+                           ["Send Content-Type: application/json with a JSON object / 请发送 JSON 对象"])
+    fields = OcrBase64In().load(body)
+    return decode_base64(fields.pop("image_base64")), fields
+
+
 def answer(data: bytes, fields: dict):
     """Read the upload, save its result file when asked, and dump the result: the one place it becomes JSON.
     Without a model here (OCR_ENGINE=none) the upload becomes a job the RQ workers read, and its file is theirs."""
@@ -61,10 +79,7 @@ def answer(data: bytes, fields: dict):
             response=OcrOut, errors=OCR_ERRORS)
 def ocr_from_file():
     """OCR from an uploaded image file, PDF or multi-page TIFF."""
-    upload = request.files.get("image")
-    if upload is None:
-        raise missing_image()
-    return answer(upload.read(), OcrFormIn().load(request.form.to_dict()))
+    return answer(*multipart_upload())
 
 
 @bp.post("/ocr-base64")
@@ -72,9 +87,4 @@ def ocr_from_file():
             ok="The text read from the image", response=OcrOut, errors=OCR_ERRORS)
 def ocr_from_base64():
     """OCR from a base64-encoded image."""
-    body = json_body()
-    if not isinstance(body, dict):
-        raise InvalidInput("The body must be a JSON object such as {\"image_base64\": \"...\"}",
-                           ["Send Content-Type: application/json with a JSON object / 请发送 JSON 对象"])
-    fields = OcrBase64In().load(body)
-    return answer(decode_base64(fields.pop("image_base64")), fields)
+    return answer(*base64_upload())

@@ -3,23 +3,18 @@ shape on these routes, so the openai clients, LiteLLM and Open WebUI work with o
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 
 from flask import Blueprint, current_app, g, jsonify, stream_with_context
-from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
 
 from deepseek_ocr_api import chat
 from deepseek_ocr_api.docs import documented
-from deepseek_ocr_api.errors import ApiError, InvalidInput, ModelNotReady, ResultNotFound, http_error
+from deepseek_ocr_api.errors import ApiError, InvalidInput, ModelNotReady, ResultNotFound, register_error_handlers
 from deepseek_ocr_api.runtime import current_runtime
 from deepseek_ocr_api.schemas import ChatCompletionIn, ChatCompletionOut, ModelListOut, OpenAIErrorOut
 from deepseek_ocr_api.settings import current_settings
 from deepseek_ocr_api.views.ocr import json_body
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
@@ -44,27 +39,7 @@ def openai_error(error: ApiError):
     return response
 
 
-@bp.errorhandler(ApiError)
-def handle_api_error(exc: ApiError):
-    return openai_error(exc)
-
-
-@bp.errorhandler(ValidationError)
-def handle_validation_error(exc: ValidationError):
-    problems = "; ".join(f"{name}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
-                         for name, messages in exc.normalized_messages().items())
-    return openai_error(InvalidInput(f"Invalid request fields: {problems}"))
-
-
-@bp.errorhandler(HTTPException)
-def handle_http_exception(exc: HTTPException):
-    return openai_error(http_error(exc))
-
-
-@bp.errorhandler(Exception)
-def handle_unexpected(exc: Exception):
-    log.exception("Unhandled error while serving a chat completion")
-    return openai_error(ApiError("The server hit an unexpected error; it has been logged"))
+register_error_handlers(bp, openai_error)
 
 
 def served_model() -> str:
@@ -123,10 +98,13 @@ def chat_completions():
 
 def chunks(runtime, chat_request, settings, model: str, created: int, completion_id: str, include_usage: bool):
     """chat.completion.chunk events: the role, the text as it comes, the finish reason, usage if asked, [DONE]."""
-    def event(delta: dict, finish_reason: str | None = None, **extra) -> str:
-        chunk = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}], **extra}
-        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+    def chunk(choices: list, **extra) -> str:
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": choices, **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    def event(delta: dict, finish_reason: str | None = None) -> str:
+        return chunk([{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}])
 
     yield event({"role": "assistant", "content": ""})
     answers = []
@@ -137,15 +115,12 @@ def chunks(runtime, chat_request, settings, model: str, created: int, completion
             else:
                 yield event({"content": piece})
     except ApiError as error:  # mid-stream: the status has gone out, so the error travels as an event
-        body = json.loads(openai_error(error).get_data())
-        yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+        yield f"data: {openai_error(error).get_data(as_text=True).strip()}\n\n"
         yield "data: [DONE]\n\n"
         return
     yield event({}, chat.finish_reason(answers))
     if include_usage:
-        chunk = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                 "choices": [], "usage": chat.usage(answers)}
-        yield f"data: {json.dumps(chunk)}\n\n"
+        yield chunk([], usage=chat.usage(answers))
     yield "data: [DONE]\n\n"
 
 
