@@ -9,14 +9,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
 from PIL import Image
 
 from deepseek_ocr_api.engines import Engine, OcrOutput, build_engine
-from deepseek_ocr_api.engines.base import Generation
+from deepseek_ocr_api.engines.base import Generation, PageRequest
 from deepseek_ocr_api.errors import ModelNotReady, OutOfMemory, OutOfProcessMemory, ServerBusy
 from deepseek_ocr_api.memory import resident_memory_mb, trim_heap
 from deepseek_ocr_api.tasks import Task
@@ -32,6 +32,24 @@ class DocumentProgress:
 
     pages_total: int = 0  # known once the upload is decoded
     pages_done: int = 0
+
+
+@dataclass(eq=False)
+class PageWork:
+    """A page handed to the runtime and waiting to be read, alone or in a batch; then its output or error."""
+
+    request: PageRequest
+    done: threading.Event = field(default_factory=threading.Event)
+    output: OcrOutput | None = None
+    error: BaseException | None = None
+
+    def finish(self, output: OcrOutput) -> None:
+        self.output = output
+        self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
 
 
 @dataclass(frozen=True)
@@ -75,12 +93,18 @@ class OcrRuntime:
         self.page_seconds = 2.0  # moving average of one page, for Retry-After when the queue is full
         # Called after every page with (engine, mode, outcome, seconds, tokens generated): the metrics listen.
         self.page_listeners: list[Callable[[str, str, str, float, int | None], None]] = []
+        self.batch_wait = 0.0  # seconds a batch waits to fill (OCR_BATCH_WAIT_MS)
+        self.batch_in_flight = 0  # pages of the batch being read now
+        self._waiting: list[PageWork] = []  # pages handed in and not yet taken into a batch
+        self._leading = False  # a thread is taking or reading a batch; the others wait for their pages
+        self._batches = threading.Condition()
         self._inference = threading.Lock()
         self._counter = threading.Lock()
         self._settled = threading.Event()
 
     def init_app(self, app: Flask, settings) -> None:
         self.queue_depth = settings.queue_depth
+        self.batch_wait = settings.batch_wait_ms / 1000
         if settings.threads <= self.queue_depth + 1:
             log.warning("OCR_THREADS=%s is not above OCR_QUEUE_DEPTH + 1 = %d: with the OCR queue full, /health "
                         "and downloads wait for a free thread", settings.threads, self.queue_depth + 1)
@@ -146,32 +170,135 @@ class OcrRuntime:
         self.engine.check_task(task)
         return self.engine.resolve_mode(mode)
 
+    @property
+    def batch_limit(self) -> int:
+        """The most pages read together: the engine's batch size (OCR_BATCH_SIZE, OCR_OPENAI_CONCURRENCY)."""
+        return max(1, self.engine.max_batch_size)
+
     def run(self, image: Image.Image, task: Task, mode: str | None = None,
             generation: Generation | None = None) -> OcrOutput:
         """Read one image; raises ModelNotReady before the engine is loaded and OutOfMemory (507) when the
         engine's memory runs out. `generation` streams the text and bounds it, where the engine can."""
-        mode = self.check_request(task, mode)
-        started = time.monotonic()
+        return self.result(self.submit(image, task, mode, generation))
+
+    def submit(self, image: Image.Image, task: Task, mode: str | None = None,
+               generation: Generation | None = None) -> PageWork:
+        """Hand in a page to be read with whatever else is waiting; `result` waits for it. Pages handed in together
+        (a document's next pages) are read in one batch, up to `batch_limit` of one resolution mode."""
+        work = PageWork(PageRequest(image, task, self.check_request(task, mode), generation))
+        with self._batches:
+            self._waiting.append(work)
+            self._batches.notify_all()
+        return work
+
+    def withdraw(self, works: list[PageWork]) -> None:
+        """Take back pages not yet taken into a batch (their request failed or went away)."""
+        with self._batches:
+            self._waiting = [work for work in self._waiting if work not in works]
+
+    def result(self, work: PageWork) -> OcrOutput:
+        """The page's output once read; its error (OutOfMemory for that page alone, ModelNotReady, ...) raised."""
+        self._serve(work)
+        if work.error is not None:
+            raise work.error
+        return work.output
+
+    def _serve(self, work: PageWork) -> None:
+        """Wait until `work` is read. The first thread to find the engine free leads: it takes its own page and the
+        oldest waiting pages of the same mode, waits up to OCR_BATCH_WAIT_MS for the batch to fill, and reads it."""
+        with self._batches:
+            while not work.done.is_set() and self._leading:
+                self._batches.wait()
+            if work.done.is_set():
+                return
+            self._leading = True
+            try:
+                batch = self._take_batch(work)
+            except BaseException:
+                self._leading = False
+                self._batches.notify_all()
+                raise
+        try:
+            self._read(batch)
+        finally:
+            with self._batches:
+                self._leading = False
+                self._batches.notify_all()
+
+    def _take_batch(self, work: PageWork) -> list[PageWork]:
+        """`work` and up to batch_limit - 1 other waiting pages of its mode, oldest first (called leading)."""
+        limit, mode = self.batch_limit, work.request.mode
+        deadline = time.monotonic() + self.batch_wait
+        while True:
+            others = [other for other in self._waiting if other is not work and other.request.mode == mode]
+            batch = [work, *others[:limit - 1]]
+            remaining = deadline - time.monotonic()
+            if len(batch) >= limit or remaining <= 0:
+                break
+            self._batches.wait(remaining)
+        self._waiting = [other for other in self._waiting if other not in batch]
+        return batch
+
+    def _read(self, batch: list[PageWork]) -> None:
+        """Read a batch; every page of it ends done, with its output or its error."""
         try:
             with self._inference:
                 self._require_ready()
-                started = time.monotonic()
-                output = self.engine.infer(image, task, mode, generation)
-                seconds = time.monotonic() - started
-                self.page_seconds = 0.8 * self.page_seconds + 0.2 * seconds
-            self._page_read(mode, output.finish_reason, seconds, output.tokens.get("generated"))
-            return output
-        except Exception as exc:  # MemoryError is an Exception too
-            if not isinstance(exc, ModelNotReady):
-                self._page_read(mode, "error", time.monotonic() - started, None)
-            memory = self.engine.out_of_memory(exc)
-            if memory is None:
+                self._read_together(batch)
+        except BaseException as exc:  # ModelNotReady, or a failure outside the engine: the pages get it
+            for work in batch:
+                if not work.done.is_set():
+                    work.fail(exc)
+            if not isinstance(exc, Exception):
                 raise
-            log.warning("Out of %s memory reading a %dx%d image at mode %s", memory, image.width, image.height, mode)
-        # Outside the except block, so the traceback holding the failed step's tensors is gone before freeing.
+
+    def _read_together(self, batch: list[PageWork]) -> None:
+        """One engine call for the batch. If it fails as a whole (out of memory, most likely), its pages are read
+        one at a time; a single page that still fails gets its error (507 for memory) and the others go on."""
+        mode = batch[0].request.mode
+        started = time.monotonic()
+        self.batch_in_flight = len(batch)
+        try:
+            outputs = self.engine.infer_batch([work.request for work in batch])
+        except Exception as exc:  # MemoryError is an Exception too
+            failure = exc
+        else:
+            failure = None
+        finally:
+            self.batch_in_flight = 0
+        seconds = time.monotonic() - started
+        if failure is None:
+            self.page_seconds = 0.8 * self.page_seconds + 0.2 * seconds / len(batch)
+            for work, output in zip(batch, outputs, strict=True):
+                if isinstance(output, Exception):
+                    self._page_read(mode, "error", seconds, None)
+                    work.fail(output)
+                else:
+                    output.batch_size = len(batch)
+                    self._page_read(mode, output.finish_reason, seconds, output.tokens.get("generated"))
+                    work.finish(output)
+            return
+        memory = self.engine.out_of_memory(failure)
+        if len(batch) > 1:
+            log.warning("A batch of %d pages at mode %s failed (%s); reading them one at a time", len(batch), mode,
+                        f"out of {memory} memory" if memory else f"{type(failure).__name__}: {failure}")
+            del failure  # its traceback holds the failed step's tensors
+            if memory is not None:
+                self.engine.release_memory()
+            for work in batch:
+                self._read_together([work])
+            return
+        work = batch[0]
+        self._page_read(mode, "error", seconds, None)
+        if memory is None:
+            work.fail(failure)
+            return
+        image = work.request.image
+        log.warning("Out of %s memory reading a %dx%d image at mode %s", memory, image.width, image.height, mode)
+        del failure  # the traceback holding the failed step's tensors goes before freeing
         self.engine.release_memory()
         gc.collect()
-        raise out_of_memory_error(memory, image, mode)
+        work.fail(out_of_memory_error(memory, image, mode))
 
     def _page_read(self, mode: str, outcome: str, seconds: float, generated: int | None) -> None:
         for listener in self.page_listeners:
@@ -245,6 +372,8 @@ class OcrRuntime:
         return {**self.engine.describe(), "engine_selection": self.selection,
                 "engine_state": self.state, "engine_error": self.error,
                 "load_seconds": self.load_seconds, "requests_in_flight": len(documents),
+                "batch_size": self.batch_limit, "batch_wait_ms": round(self.batch_wait * 1000, 1),
+                "batch_in_flight": self.batch_in_flight,
                 "progress": self.engine.progress(), "documents_in_flight": documents}
 
 

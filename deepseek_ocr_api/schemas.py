@@ -127,6 +127,9 @@ class PageOut(Schema):
                                metadata={"description": "With return_image: the page with its blocks drawn, "
                                                         "from /results/{filename}; else null"})
     ocr_ms = fields.Float(required=True)
+    batch_size = fields.Integer(required=True, metadata={
+        "description": "How many pages the engine read together with this one, itself included (1: alone); "
+                       "the remote engine: how many were sent to the model server at once", "example": 4})
 
 
 class OcrOut(Schema):
@@ -194,6 +197,15 @@ class EngineStateOut(Schema):
     documents_in_flight = fields.List(fields.Dict(keys=fields.String(), values=fields.Integer()), required=True,
                                       metadata={"description": "Pages done of each request being read or waiting",
                                                 "example": [{"pages_done": 2, "pages_total": 7}]})
+    batch_size = fields.Integer(required=True, metadata={
+        "description": "The most pages read together (OCR_BATCH_SIZE; the remote engine: OCR_OPENAI_CONCURRENCY)",
+        "example": 8})
+    batch_wait_ms = fields.Float(required=True, metadata={"description": "How long a batch waits to fill"})
+    batch_in_flight = fields.Integer(required=True, metadata={"description": "Pages of the batch being read now"})
+    remote = fields.Dict(metadata={
+        "description": "OCR_ENGINE=openai: the model server, whether it answered the last check, and why not",
+        "example": {"base_url": "http://127.0.0.1:8000/v1", "reachable": True, "error": None,
+                    "checked_seconds_ago": 1.2}})
 
 
 class GpuMemoryOut(Schema):

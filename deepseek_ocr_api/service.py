@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from PIL import ImageDraw
 
 from deepseek_ocr_api.documents import Document, read_document
+from deepseek_ocr_api.engines.base import OcrOutput
 from deepseek_ocr_api.engines.orientation import upright, upright_size
 from deepseek_ocr_api.images import PageLimits
 from deepseek_ocr_api.pdf_renderer import RenderLimits
@@ -79,6 +80,7 @@ class PageResult:
     image_file: str | None
     ocr_ms: float
     tokens: dict[str, int | None]
+    batch_size: int = 1  # pages read together with this one, itself included (pages kept before batching: 1)
 
 
 @dataclass
@@ -144,18 +146,36 @@ def open_document(data: bytes, pages: str | None, settings) -> Document:
                          render_limits=RenderLimits(settings.pdf_render_timeout, settings.pdf_render_memory_mb))
 
 
-def read_page(document: Document, number: int, request: OcrRequest, mode: str, stem: str) -> PageResult:
-    """Render one page of a document and read it through the runtime; its picture is saved when asked for."""
-    started = time.monotonic()
-    image = document.render(number)
-    output = current_runtime().run(image, request.task, mode)
-    # The engine read the page upright: its size and boxes are those of the upright page, and only a page picture
-    # needs the pixels turned again.
+def read_pages(document: Document, numbers: list[int], request: OcrRequest, mode: str,
+               stem: str) -> Iterator[PageResult]:
+    """Render pages and read them through the runtime, in order. Up to the engine's batch size are rendered and
+    handed in at once, so they are read together (with pages of other requests waiting then); a page's picture
+    is saved when asked for. Pages handed in and not read, when the caller stops early, are taken back."""
+    runtime = current_runtime()
+    size = runtime.batch_limit
+    for chunk in (numbers[start:start + size] for start in range(0, len(numbers), size)):
+        started = time.monotonic()
+        images, works = [], []
+        try:
+            for number in chunk:
+                images.append(document.render(number))
+                works.append(runtime.submit(images[-1], request.task, mode))
+            for number, image, work in zip(chunk, images, works, strict=True):
+                output = runtime.result(work)
+                yield page_result(number, image, output, request, stem, started)
+        finally:
+            runtime.withdraw([work for work in works if not work.done.is_set()])
+
+
+def page_result(number: int, image, output: OcrOutput, request: OcrRequest, stem: str, started: float) -> PageResult:
+    """The engine read the page upright: its size and boxes are those of the upright page, and only a page picture
+    needs the pixels turned again."""
     width, height = upright_size(image.size, output.rotation)
     picture = (save_page_picture(upright(image, output.rotation), output.blocks, stem, number)
                if request.return_image else None)
     return PageResult(number, output.text, width, height, output.rotation, output.confidence, output.finish_reason,
-                      output.blocks, picture, round((time.monotonic() - started) * 1000, 1), output.tokens)
+                      output.blocks, picture, round((time.monotonic() - started) * 1000, 1), output.tokens,
+                      output.batch_size)
 
 
 def document_result(answered_by: dict[str, Any], mode: str, request: OcrRequest, document_type: str, page_count: int,
@@ -179,11 +199,11 @@ def run_ocr(data: bytes, request: OcrRequest) -> DocumentResult:
         progress.pages_total = len(document.numbers)
         decoded = time.monotonic()
         with closing(document):
-            for number in document.numbers:
-                pages.append(read_page(document, number, request, mode, stem))
+            for page in read_pages(document, document.numbers, request, mode, stem):
+                pages.append(page)
                 progress.pages_done += 1
                 if len(document.numbers) > 1:
-                    log.info("Read page %d (%d of %d) of a %s in %.1f s", number, progress.pages_done,
+                    log.info("Read page %d (%d of %d) of a %s in %.1f s", page.page, progress.pages_done,
                              len(document.numbers), document.kind, pages[-1].ocr_ms / 1000)
     finished = time.monotonic()
     return document_result(runtime.describe(), mode, request, document.kind, document.page_count, pages, stem,

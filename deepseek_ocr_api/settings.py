@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -77,6 +78,21 @@ class Settings:
     # Stop a generation whose last N tokens loop; 0 turns the guard off.
     repetition_guard_tokens: int = setting(256, fields.Integer(validate=at_least(0)))
     trust_remote_code: bool = setting(False, fields.Boolean())  # DeepSeek-OCR v1 runs code from the hub
+    # Pages of one resolution mode read together in one generate; 0: auto (8 on a CUDA GPU, 1 elsewhere: on a CPU
+    # a batch reads no faster, see the README). A batch waits up to BATCH_WAIT_MS for waiting pages to fill it.
+    batch_size: int = setting(0, fields.Integer(validate=validate.Range(min=0, max=64, error="must be 0 to 64")))
+    batch_wait_ms: float = setting(10.0, fields.Float(validate=at_least(0)))
+    # OCR_ENGINE=openai: an OpenAI-compatible model server (vLLM, SGLang, Ollama, another deepseek-ocr-api) reads
+    openai_base_url: str = setting("", fields.String(validate=validate.Regexp(
+        r"^$|^https?://", error="must be an http(s):// URL such as http://127.0.0.1:8000/v1")))
+    openai_model: str = setting("deepseek-ai/DeepSeek-OCR", fields.String(validate=validate.Length(min=1)))
+    openai_api_key: str = setting("", fields.String())  # sent as a bearer token; empty: none
+    openai_concurrency: int = setting(8, fields.Integer(validate=validate.Range(min=1, max=256,
+                                                                                error="must be 1 to 256")))
+    openai_timeout: float = setting(300.0, fields.Float(validate=validate.Range(min=0, min_inclusive=False)))
+    openai_connect_timeout: float = setting(5.0, fields.Float(validate=validate.Range(min=0, min_inclusive=False)))
+    # JSON object merged into every chat-completion request (vLLM: skip_special_tokens, vllm_xargs; see the README)
+    openai_extra_body: str = setting("{}", fields.String())
     # The server
     host: str = setting("0.0.0.0", fields.String(validate=validate.Length(min=1)))
     port: int = setting(8031, fields.Integer(validate=validate.Range(min=1, max=65535, error="must be 1 to 65535")))
@@ -166,6 +182,17 @@ class Settings:
         if settings.engine == "none" and not settings.job_queue:
             raise SettingsError("Invalid settings: OCR_ENGINE=none reads nothing itself and needs OCR_JOB_QUEUE="
                                 "redis://host:port/db, where `deepseek-ocr-api worker` processes read the pages")
+        if settings.engine == "openai" and not settings.openai_base_url:
+            raise SettingsError("Invalid settings: OCR_ENGINE=openai reads through a model server and needs "
+                                "OCR_OPENAI_BASE_URL, such as http://127.0.0.1:8000/v1 for `vllm serve`")
+        try:
+            extra = json.loads(settings.openai_extra_body)
+        except ValueError as exc:
+            raise SettingsError(f"Invalid settings: OCR_OPENAI_EXTRA_BODY={settings.openai_extra_body!r} is not "
+                                f"JSON ({exc})") from None
+        if not isinstance(extra, dict):
+            raise SettingsError(f"Invalid settings: OCR_OPENAI_EXTRA_BODY={settings.openai_extra_body!r} must be "
+                                "a JSON object")
         return settings
 
     @classmethod

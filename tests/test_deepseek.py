@@ -339,7 +339,7 @@ class PromptRecorder:
         self.processor, self.prompts = processor, []
 
     def __call__(self, *args, **kwargs):
-        self.prompts.append(kwargs["text"])
+        self.prompts.extend(kwargs["text"])  # a batch: one prompt per page
         return self.processor(*args, **kwargs)
 
     def __getattr__(self, name):

@@ -8,7 +8,8 @@ from deepseek_ocr_api.engines.base import Engine, OcrOutput
 
 log = logging.getLogger(__name__)
 
-ENGINE_NAMES = ("embedded", "deepseek", "auto", "none")  # none: no model here, RQ workers read (OCR_JOB_QUEUE)
+# none: no model here, RQ workers read (OCR_JOB_QUEUE); openai: a remote OpenAI-compatible model server reads
+ENGINE_NAMES = ("embedded", "deepseek", "auto", "none", "openai")
 
 
 def build_engine(settings) -> tuple[Engine, str]:
@@ -21,6 +22,10 @@ def build_engine(settings) -> tuple[Engine, str]:
         from deepseek_ocr_api.engines.queue_only import QueueOnlyEngine
 
         return QueueOnlyEngine(), reason
+    if name == "openai":
+        from deepseek_ocr_api.engines.remote import OpenAIEngine, RemoteSettings
+
+        return OpenAIEngine(RemoteSettings.from_settings(settings)), reason
     if name == "embedded":
         from deepseek_ocr_api.engines.embedded import EmbeddedEngine
 

@@ -40,6 +40,17 @@ class OcrOutput:
     rotation: int = 0  # clockwise degrees (0, 90, 180, 270) the page was turned to make it upright before reading
     confidence: float | None = None  # 0-1, the lines' confidences weighted by their characters; None: not measured
     raw: str | None = None  # the model's own output, grounding tags and all, where it writes tags (DeepSeek)
+    batch_size: int = 1  # how many pages were read together with this one, itself included
+
+
+@dataclass(eq=False)
+class PageRequest:
+    """One page for an engine to read, as the runtime hands a batch of them to `Engine.infer_batch`."""
+
+    image: Image.Image
+    task: Task
+    mode: str
+    generation: Generation | None = None
 
 
 class Engine(ABC):
@@ -51,6 +62,7 @@ class Engine(ABC):
     resolution_modes: dict[str, str] = {}
     default_mode: str = ""
     reads_through_queue = False  # OCR_ENGINE=none: /ocr waits for a job the RQ workers read
+    max_batch_size = 1  # pages `infer_batch` takes at once; engines that batch set it from OCR_BATCH_SIZE at load
 
     @abstractmethod
     def load(self) -> None:
@@ -60,6 +72,11 @@ class Engine(ABC):
     @abstractmethod
     def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
         """Read one RGB image for `task` at resolution `mode` (one of `resolution_modes`)."""
+
+    def infer_batch(self, pages: list[PageRequest]) -> list[OcrOutput | Exception]:
+        """Read up to `max_batch_size` pages of one resolution mode together: each page's output, or the error that
+        page alone hit. Raising means the whole batch failed (the runtime then reads its pages one at a time)."""
+        return [self.infer(page.image, page.task, page.mode, page.generation) for page in pages]
 
     @abstractmethod
     def unload(self) -> None:

@@ -8,7 +8,7 @@ import threading
 from flask import Flask
 
 from deepseek_ocr_api.jobs.model import Job
-from deepseek_ocr_api.jobs.runner import read_pages
+from deepseek_ocr_api.jobs.runner import read_job
 from deepseek_ocr_api.jobs.store import SqliteJobStore
 from deepseek_ocr_api.runtime import current_runtime
 
@@ -57,7 +57,7 @@ class EmbeddedConsumer:
                 try:
                     pending = self.store.pending_ids()
                     if pending:
-                        read_pages(self.store, pending[0])
+                        read_job(self.store, pending[0])
                         continue
                 except Exception:  # the consumer outlives any one job's trouble
                     log.exception("The job consumer hit an error; it goes on with the next job")

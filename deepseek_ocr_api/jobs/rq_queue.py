@@ -1,7 +1,11 @@
 """Jobs on Redis, read by RQ workers (OCR_JOB_QUEUE=redis://host:port/db): any number of web instances submit, any
-number of `deepseek-ocr-api worker` processes (one per GPU, on any machine) read. Each page of a job is one RQ job,
-so the workers share the pages of one long document, and a worker killed in the middle of a page loses only that
-page: RQ finds it abandoned and requeues it (its `Retry`), and another worker reads it."""
+number of `deepseek-ocr-api worker` processes (one per GPU, on any machine) read. Each run of up to OCR_BATCH_SIZE
+pages (auto: 8) of a job is one RQ job, which the worker reads as one batch: the workers share the runs of one long
+document, and a worker killed in the middle of a run loses only the pages of it not yet kept: RQ finds the run
+abandoned and requeues it (its `Retry`), and another worker reads what is left of it.
+
+RQ hands a worker one RQ job at a time, so a batch holds pages of one job only; waiting pages of other jobs are not
+pulled in (that would need claims outside RQ's retries and abandoned-job handling)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +19,7 @@ from redis.exceptions import WatchError
 from rq import Queue, Retry, SimpleWorker, Worker
 
 from deepseek_ocr_api.jobs.model import FINISHED, Job
-from deepseek_ocr_api.jobs.runner import OpenDocument, read_pages
+from deepseek_ocr_api.jobs.runner import OpenDocument, read_job
 from deepseek_ocr_api.jobs.store import JobStore
 from deepseek_ocr_api.settings import Settings
 
@@ -23,7 +27,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "deepseek-ocr"
 QUEUE_NAME = "deepseek-ocr-pages"
-PAGE_RETRIES = 3  # a page whose worker died is read again up to this many times
+PAGE_RETRIES = 3  # a run of pages whose worker died is read again up to this many times
+AUTO_RUN_PAGES = 8  # pages per RQ job with OCR_BATCH_SIZE=0 (auto): the batch a CUDA worker reads
 # A page job's execution expires this long after its timeout. RQ's SimpleWorker allows 60 s; a page never outlives
 # its timeout (the worker's death penalty stops it), so a few seconds are enough, and a killed worker's page is
 # requeued that much sooner.
@@ -156,11 +161,14 @@ class RqConsumer:
     def __init__(self, store: RedisJobStore, settings: Settings):
         self.queue = Queue(QUEUE_NAME, connection=store.redis)
         self.page_timeout = settings.job_page_timeout
+        self.run_pages = settings.batch_size or AUTO_RUN_PAGES
 
     def submitted(self, job: Job) -> None:
-        for number in job.page_numbers:
-            self.queue.enqueue(read_job_page, job.id, number, job_id=f"{job.id}-p{number}",
-                               retry=Retry(max=PAGE_RETRIES), job_timeout=self.page_timeout,
+        numbers = job.page_numbers
+        for start in range(0, len(numbers), self.run_pages):
+            run = numbers[start:start + self.run_pages]
+            self.queue.enqueue(read_job_page, job.id, run, job_id=f"{job.id}-p{run[0]}",
+                               retry=Retry(max=PAGE_RETRIES), job_timeout=self.page_timeout * len(run),
                                result_ttl=0, failure_ttl=7 * 86400)
 
     def cancelled(self, job: Job) -> None:
@@ -170,17 +178,32 @@ class RqConsumer:
         return Worker.count(queue=self.queue)
 
 
-def read_job_page(job_id: str, number: int) -> None:
-    """The RQ job: read one page of a job, in the worker's app (its engine is loaded before the worker starts)."""
-    read_pages(current_app.extensions["jobs"].store, job_id, [number], current_app.extensions["open_document"])
+def read_job_page(job_id: str, numbers: list[int] | int) -> None:
+    """The RQ job: read a run of pages of a job (one page from before runs), in the worker's app (its engine is
+    loaded before the worker starts), in batches of the worker's own batch size."""
+    numbers = [numbers] if isinstance(numbers, int) else numbers
+    worker: PageWorker = current_app.extensions["rq_worker"]
+    read_job(current_app.extensions["jobs"].store, job_id, numbers, current_app.extensions["open_document"],
+             on_page=worker.page_kept)
 
 
 class PageWorker(SimpleWorker):
-    """RQ's SimpleWorker (jobs run in the worker process: the model stays loaded, and CUDA does not survive fork),
-    whose page executions expire soon after their timeout."""
+    """RQ's SimpleWorker (jobs run in the worker process: the model stays loaded, and CUDA does not survive fork).
+    A run's execution expires soon after one batch's time (its pages' timeout each, for at most a batch of them),
+    and every page kept renews it: a killed worker's run is requeued about as soon as a one-page job would be."""
+
+    batch_limit = 1  # the pages this worker's engine reads at once
 
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
-        return int(job.timeout or self.worker_ttl) + EXPIRY_GRACE_SECONDS
+        run = job.args[1] if len(job.args) > 1 and isinstance(job.args[1], list) else [None]
+        page_timeout = int(job.timeout or self.worker_ttl) / len(run)
+        return int(page_timeout * min(len(run), self.batch_limit)) + EXPIRY_GRACE_SECONDS
+
+    def page_kept(self) -> None:
+        """Renew the heartbeat of the run being read: it is alive."""
+        job, execution = self.get_current_job(), self.execution
+        if job is not None and execution is not None:
+            self.maintain_heartbeats(job, execution)
 
 
 def run_worker(app, settings: Settings, burst: bool = False) -> bool:
@@ -192,6 +215,8 @@ def run_worker(app, settings: Settings, burst: bool = False) -> bool:
         worker = PageWorker([Queue(QUEUE_NAME, connection=store.redis)], connection=store.redis,
                             maintenance_interval=settings.worker_maintenance_seconds,
                             worker_ttl=settings.worker_maintenance_seconds + 15)
+        worker.batch_limit = app.extensions["ocr"].batch_limit
+        app.extensions["rq_worker"] = worker
         log.info("Worker %s reads pages from %s with the %s engine", worker.name, QUEUE_NAME,
                  app.extensions["ocr"].engine_name)
         try:

@@ -1,5 +1,5 @@
 """Reading a job's pages through the runtime of the app this runs in: the embedded consumer thread and the RQ
-worker both call `read_pages`. Each page is kept as soon as it is read, so a job resumes at its first unread page
+worker both call `read_job`. Each page is kept as soon as it is read, so a job resumes at its first unread page
 and never keeps a page twice."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from deepseek_ocr_api.service import (
     PageResult,
     document_result,
     open_document,
-    read_page,
+    read_pages,
     save_result,
 )
 from deepseek_ocr_api.settings import current_settings
@@ -58,11 +58,12 @@ class OpenDocument:
         self.document = self.job_id = None
 
 
-def read_pages(store: JobStore, job_id: str, numbers: list[int] | None = None,
-               kept_open: OpenDocument | None = None) -> None:
+def read_job(store: JobStore, job_id: str, numbers: list[int] | None = None,
+             kept_open: OpenDocument | None = None, on_page: Callable[[], None] | None = None) -> None:
     """Read the job's pages not yet kept (of `numbers`, or all), then finish the job if none is left. Stops between
     pages once the job is cancelled; a client's mistake or an engine failure fails the job with its error body.
-    With `kept_open`, the job's document stays open after the call, for the next page."""
+    With `kept_open`, the job's document stays open after the call, for the next page; `on_page` is called after
+    each page kept."""
     job = store.get(job_id)
     if job is None or job.status not in PENDING:
         return
@@ -80,12 +81,13 @@ def read_pages(store: JobStore, job_id: str, numbers: list[int] | None = None,
             store.update(job_id, mode=mode, answered_by=answered_by)
             opener = lambda: open_document(store.upload(job_id), job.fields.get("pages"), current_settings())  # noqa: E731
             opened = kept_open.of(job_id, opener) if kept_open is not None else closing(opener())
-            with opened as document:
-                for number in unread:
+            with opened as document, closing(read_pages(document, unread, request, mode, job.stem)) as pages:
+                for page in pages:  # a batch's pages come at once; each is kept as it comes
+                    store.add_page(job_id, asdict(page))
+                    if on_page is not None:
+                        on_page()
                     if store.get(job_id).status != RUNNING:  # cancelled: the pages read so far stay
                         return
-                    page = read_page(document, number, request, mode, job.stem)
-                    store.add_page(job_id, asdict(page))
     except ApiError as error:
         log.warning("Job %s failed: %s", job_id, error.message)
         fail(store, job_id, error)

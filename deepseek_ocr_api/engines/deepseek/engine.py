@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
+from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput, PageRequest
 from deepseek_ocr_api.engines.deepseek.accelerator import (
     dtype_name,
     is_out_of_memory,
@@ -94,11 +94,16 @@ class DeepSeekEngine(Engine):
         self.resolution_modes = mode_costs(modes)
         self.revision = self.settings.revision or checkpoint.get("_commit_hash")
         self.device, self.dtype = device, dtype
+        # v1's infer() reads one page; natively, OCR_BATCH_SIZE, or by measurement: 8 on CUDA, 1 where a batch
+        # decodes little faster and its image encoding none (CPU; see bench/deepseek_bench.py --batch).
+        auto = 8 if device.type == "cuda" else 1
+        self.max_batch_size = 1 if v1 else (self.settings.batch_size or auto)
         log.info("DeepSeek engine ready: %s (%s) on %s in %.1f s", self.settings.model, self.family, device,
                  time.monotonic() - started)
 
     def unload(self) -> None:
         self._model = None
+        self.max_batch_size = 1
         release_cached_memory(self.device)
 
     def describe(self) -> dict[str, Any]:
@@ -142,6 +147,16 @@ class DeepSeekEngine(Engine):
         return super().out_of_memory(exc)
 
     def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
-        page = self._model.read(image, task.prompt, mode, generation)
-        text, blocks = parse_grounding(page.text, image.width, image.height)
-        return OcrOutput(text, mode, page.finish_reason, page.tokens, blocks, raw=page.text)
+        return self.infer_batch([PageRequest(image, task, mode, generation)])[0]
+
+    def infer_batch(self, pages: list[PageRequest]) -> list[OcrOutput]:
+        if isinstance(self._model, RemoteCodeModel):
+            texts = [self._model.read(page.image, page.task.prompt, page.mode, page.generation) for page in pages]
+        else:
+            texts = self._model.read_batch([page.image for page in pages], [page.task.prompt for page in pages],
+                                           pages[0].mode, [page.generation for page in pages])
+        outputs = []
+        for page, text in zip(pages, texts, strict=True):
+            plain, blocks = parse_grounding(text.text, page.image.width, page.image.height)
+            outputs.append(OcrOutput(plain, page.mode, text.finish_reason, text.tokens, blocks, raw=text.text))
+        return outputs

@@ -3,18 +3,18 @@ repetition guard."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
-from transformers import StoppingCriteria, TextStreamer
+from transformers import TextStreamer
+from transformers.generation.streamers import BaseStreamer
 
 from deepseek_ocr_api.engines.base import Generation
 from deepseek_ocr_api.engines.deepseek.accelerator import release_cached_memory
 from deepseek_ocr_api.engines.deepseek.modes import V2_MODES
-from deepseek_ocr_api.engines.deepseek.repetition import RepetitionGuard, find_repetition
+from deepseek_ocr_api.engines.deepseek.repetition import RowStops, find_repetition
 from deepseek_ocr_api.engines.deepseek.settings import DeepSeekSettings
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,27 @@ class TextCallbackStreamer(TextStreamer):
             self.on_text(text)
 
 
-class Cancelled(StoppingCriteria):
-    """Stops the generation once its client has gone."""
+class RowStreamer(BaseStreamer):
+    """Hands each row of a batched generation to that row's own TextCallbackStreamer, up to the row's own last
+    token (after it, transformers feeds the row padding). Rows are counted, not asked whether they stopped:
+    transformers may hand a token over after the stopping criteria have seen it."""
 
-    def __init__(self, event: threading.Event):
-        self.event = event
+    def __init__(self, streamers: list[TextCallbackStreamer | None], stops: RowStops):
+        self.streamers, self.stops = streamers, stops
+        self.fed = [-1] * len(streamers)  # tokens handed on per row; the prompt counts as -1 -> 0
 
-    def __call__(self, input_ids, scores, **kwargs) -> bool:
-        return self.event.is_set()
+    def put(self, value) -> None:
+        rows = value if value.dim() > 1 else value[:, None]  # the prompt first (skipped), then one token per row
+        for row, streamer in enumerate(self.streamers):
+            length = self.stops.lengths[row]
+            if streamer is not None and (length is None or self.fed[row] < length):
+                streamer.put(rows[row])
+                self.fed[row] += 1
+
+    def end(self) -> None:
+        for streamer in self.streamers:
+            if streamer is not None:
+                streamer.end()
 
 
 def strip_control_tokens(text: str, tokenizer) -> str:
@@ -96,46 +109,60 @@ class NativeModel:
         self.model = AutoModelForImageTextToText.from_pretrained(
             settings.model, revision=settings.revision, dtype=dtype, device_map={"": device},
             attn_implementation=settings.attention, quantization_config=quantization).eval()
-        self.generating: RepetitionGuard | None = None  # the generation under way, for /health's progress
+        self.generating: RowStops | None = None  # the generation under way, for /health's progress
 
-    def read(self, image: Image.Image, prompt: str, mode: str, generation: Generation | None = None) -> PageText:
-        """One greedy generation; a loop is stopped by the guard and cut back to its first copy. With `generation`,
-        the text is also handed on as it is generated, bounded and stoppable."""
-        inputs = self.processor(images=image, text=prompt, return_tensors="pt", **V2_MODES[mode].processor_kwargs)
+    def read_batch(self, images: list[Image.Image], prompts: list[str], mode: str,
+                   generations: list[Generation | None]) -> list[PageText]:
+        """One greedy generation for pages of one mode: left-padded, masked, each row stopping on its own, so each
+        page reads exactly as it would alone. A loop is stopped by the guard and cut back to its first copy. Each
+        generation's text is also handed on as it is generated, bounded and stoppable."""
+        inputs = self.processor(images=images, text=prompts, return_tensors="pt", padding=True,
+                                **V2_MODES[mode].processor_kwargs)
         inputs = inputs.to(self.device)
         for key in ("pixel_values", "pixel_values_local"):
             if key in inputs:
                 inputs[key] = inputs[key].to(self.dtype)
         prompt_length = inputs["input_ids"].shape[1]
-        vision_tokens = int((inputs["input_ids"] == self.processor.image_token_id).sum())
-        guard = self.generating = RepetitionGuard(prompt_length, self.settings.repetition_guard_tokens)
-        generation = generation or Generation()
-        max_new_tokens = min(self.settings.max_new_tokens, generation.max_new_tokens or self.settings.max_new_tokens)
-        streamer = TextCallbackStreamer(self.processor.tokenizer, generation.on_text) if generation.on_text else None
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        vision_tokens = (inputs["input_ids"] == self.processor.image_token_id).sum(dim=1).tolist()
+        generations = [generation or Generation() for generation in generations]
+        budgets = [min(self.settings.max_new_tokens, generation.max_new_tokens or self.settings.max_new_tokens)
+                   for generation in generations]
+        tokenizer = self.processor.tokenizer
+        stops = self.generating = RowStops(prompt_length, budgets, [g.cancelled for g in generations],
+                                           tokenizer.eos_token_id, self.settings.repetition_guard_tokens)
+        streamers = [TextCallbackStreamer(tokenizer, g.on_text) if g.on_text else None for g in generations]
         try:
             with torch.inference_mode():
-                output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                             temperature=None, top_p=None, top_k=None, streamer=streamer,
-                                             stopping_criteria=[guard, Cancelled(generation.cancelled)])
+                output = self.model.generate(**inputs, max_new_tokens=max(budgets), do_sample=False,
+                                             temperature=None, top_p=None, top_k=None,
+                                             streamer=RowStreamer(streamers, stops) if any(streamers) else None,
+                                             stopping_criteria=[stops])
         finally:
             self.generating = None
-        generated = output[0, prompt_length:].tolist()
+        rows = output[:, prompt_length:].tolist()
         del inputs, output
         if self.device.type != "cpu":
             release_cached_memory(self.device)
+        return [self._page_text(row, stops.lengths[index], stops.reasons[index], prompt_tokens[index],
+                                vision_tokens[index]) for index, row in enumerate(rows)]
 
+    def _page_text(self, generated: list[int], length: int | None, reason: str | None, prompt_tokens: int,
+                   vision_tokens: int) -> PageText:
+        """One row's text: its own tokens (not the padding after it stopped), cut at the end token or the loop."""
         tokenizer = self.processor.tokenizer
+        generated = generated[:length] if length is not None else generated
         finish_reason, kept = "complete", generated
         if tokenizer.eos_token_id in generated:
             kept = generated[:generated.index(tokenizer.eos_token_id)]
-        elif guard.triggered:
+        elif reason == "repetition":
             finish_reason = "repetition"
             loop = find_repetition(generated, self.settings.repetition_guard_tokens)
             kept = generated[:loop.keep] if loop else generated
             log.warning("Generation looped (a %d-token block from token %d on); cut after %d tokens",
                         loop.period if loop else 0, loop.start if loop else 0, len(generated))
-        elif len(generated) >= max_new_tokens:
+        elif reason == "max_new_tokens":
             finish_reason = "max_new_tokens"
         text = strip_control_tokens(tokenizer.decode(kept, skip_special_tokens=False), tokenizer)
-        return PageText(text, finish_reason, {"prompt": prompt_length, "vision": vision_tokens,
+        return PageText(text, finish_reason, {"prompt": prompt_tokens, "vision": vision_tokens,
                                               "generated": len(generated)})

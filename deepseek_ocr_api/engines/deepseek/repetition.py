@@ -45,26 +45,52 @@ def find_repetition(ids, min_span: int, max_period: int = MAX_PERIOD) -> Repetit
     return None
 
 
-class RepetitionGuard:
-    """A transformers stopping criterion: stop generating once the output loops (batch of one)."""
+class RowStops:
+    """A transformers stopping criterion for a batch of generations that each stop on their own, exactly where
+    they would alone: at the end token, at their own token budget, when their client has gone, or once their output
+    loops (the repetition guard). transformers pads a stopped row until the whole batch is done."""
 
-    CHECK_EVERY = 8  # tokens; the check costs a host sync, and the cut keeps one copy anyway
+    CHECK_EVERY = 8  # tokens between repetition checks; a check costs a host sync, and the cut keeps one copy anyway
 
-    def __init__(self, prompt_length: int, min_span: int):
-        self.prompt_length = prompt_length
+    def __init__(self, prompt_length: int, budgets: list[int], cancelled: list, eos_token_id: int | None,
+                 min_span: int):
+        self.prompt_length = prompt_length  # of the padded batch
+        self.budgets = budgets  # each row's max_new_tokens
+        self.cancelled = cancelled  # each row's threading.Event
+        self.eos_token_id = eos_token_id
         self.min_span = min_span
-        self.triggered = False
-        self.generated = 0  # tokens so far, which /health shows as the progress of the request in flight
+        self.reasons: list[str | None] = [None] * len(budgets)  # why each row stopped: complete, repetition, ...
+        self.lengths: list[int | None] = [None] * len(budgets)  # tokens each row generated, its last one included
+        self.generated = 0  # tokens so far, which /health shows as the progress of the generation in flight
+
+    def stopped(self, row: int) -> bool:
+        return self.reasons[row] is not None
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
         generated = self.generated = input_ids.shape[1] - self.prompt_length
-        stop = False
-        if self.min_span > 0 and generated >= self.min_span and generated % self.CHECK_EVERY == 0:
-            window = max(self.min_span, 3 * MAX_PERIOD) + MAX_PERIOD
-            tail_start = max(self.prompt_length, input_ids.shape[1] - window)
-            # Only the recent tail is checked here; the caller finds where the loop began in the whole output.
-            stop = find_repetition(input_ids[0, tail_start:].tolist(), self.min_span) is not None
-            self.triggered = self.triggered or stop
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        last = input_ids[:, -1].tolist()
+        check = self.min_span > 0 and generated >= self.min_span and generated % self.CHECK_EVERY == 0
+        for row, token in enumerate(last):
+            if self.stopped(row):
+                continue
+            if token == self.eos_token_id:
+                self._stop(row, "complete", generated)
+            elif self.cancelled[row].is_set():
+                self._stop(row, "cancelled", generated)
+            elif check and self._loops(input_ids[row]):
+                self._stop(row, "repetition", generated)
+            elif generated >= self.budgets[row]:
+                self._stop(row, "max_new_tokens", generated)
+        return torch.tensor([self.stopped(row) for row in range(len(last))], dtype=torch.bool,
+                            device=input_ids.device)
+
+    def _loops(self, ids) -> bool:
+        """Only the recent tail is checked here; the caller finds where the loop began in the whole output."""
+        window = max(self.min_span, 3 * MAX_PERIOD) + MAX_PERIOD
+        tail_start = max(self.prompt_length, ids.shape[0] - window)
+        return find_repetition(ids[tail_start:].tolist(), self.min_span) is not None
+
+    def _stop(self, row: int, reason: str, generated: int) -> None:
+        self.reasons[row], self.lengths[row] = reason, generated

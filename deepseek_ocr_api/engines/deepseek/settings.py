@@ -23,6 +23,7 @@ class DeepSeekSettings:
     mode: str
     repetition_guard_tokens: int
     trust_remote_code: bool
+    batch_size: int = 0  # 0: auto, by device
 
     @classmethod
     def from_settings(cls, settings) -> DeepSeekSettings:
@@ -30,4 +31,4 @@ class DeepSeekSettings:
                    dtype=settings.dtype, attention=settings.attn, quantization=settings.quantization,
                    max_new_tokens=settings.max_new_tokens, mode=settings.mode,
                    repetition_guard_tokens=settings.repetition_guard_tokens,
-                   trust_remote_code=settings.trust_remote_code)
+                   trust_remote_code=settings.trust_remote_code, batch_size=settings.batch_size)
