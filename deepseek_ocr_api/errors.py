@@ -50,6 +50,18 @@ class UnsupportedTask(InvalidInput):
     error = "Unsupported prompt / 不支持的提示词"
 
 
+class RemoteUnavailable(ApiError):
+    """OCR_ENGINE=openai: the model server is down, too slow, or answered with an error."""
+
+    status_code = 503
+    error = "Model server unavailable / 模型服务器不可用"
+    suggestions = ("Try again shortly / 稍后重试",
+                   "Check that the model server (OCR_OPENAI_BASE_URL) is running / 检查模型服务器 (OCR_OPENAI_BASE_URL) 是否运行")
+
+    def __init__(self, message: str):
+        super().__init__(message, headers={"Retry-After": "10"})
+
+
 class ResultNotFound(ApiError):
     status_code = 404
     error = "Not found / 资源未找到"
