@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 
+import psutil
 import pytest
 import requests
 
@@ -26,9 +27,10 @@ def served_model(url: str) -> str:
 
 
 def front_of(tmp_path_factory, name: str, backend_url: str, **settings):
+    settings = {"OCR_OPENAI_CONCURRENCY": str(CONCURRENCY), **settings}
     return start_gunicorn(tmp_path_factory, name, memory_cap_mb=3072, OCR_ENGINE="openai",
                           OCR_OPENAI_BASE_URL=f"{backend_url}/v1", OCR_OPENAI_MODEL=served_model(backend_url),
-                          OCR_OPENAI_CONCURRENCY=str(CONCURRENCY), **settings)
+                          **settings)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,9 @@ def embedded_pair(tmp_path_factory):
 
 
 def post(url: str, data: bytes, name: str = "page.png", **fields) -> requests.Response:
-    return requests.post(f"{url}/ocr", files={"image": (name, data)}, data=fields, timeout=180)
+    # Connection: close, so that no idle keep-alive connection holds up the servers' graceful stop at the end.
+    return requests.post(f"{url}/ocr", files={"image": (name, data)}, data=fields, timeout=180,
+                         headers={"Connection": "close"})
 
 
 def test_the_guide_clients_run_unchanged_in_front_of_a_model_server(embedded_pair, tmp_path):
@@ -105,7 +109,8 @@ def test_concurrent_clients_are_all_answered(embedded_pair):
 
 def test_a_model_server_that_dies_mid_document_is_a_503_with_the_reason(tmp_path_factory):
     backend = start_gunicorn(tmp_path_factory, "remote-dying", memory_cap_mb=3072)
-    backend_url = next(backend)["url"]
+    started = next(backend)
+    backend_url = started["url"]
     front = front_of(tmp_path_factory, "front-dying", backend_url, OCR_OPENAI_CONCURRENCY="1")
     front_url = next(front)["url"]
     try:
@@ -114,7 +119,10 @@ def test_a_model_server_that_dies_mid_document_is_a_503_with_the_reason(tmp_path
         while requests.get(f"{front_url}/jobs/{job['job_id']}", timeout=30).json()["pages_done"] < 3:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        backend.close()  # the model server goes away in the middle of the document
+        # The model server dies in the middle of the document: killed, its worker with it.
+        server = psutil.Process(started["process"].pid)
+        for process in [*server.children(recursive=True), server]:
+            process.kill()
         failed = poll(front_url, job["job_id"], seconds=120)
         assert failed["status"] == "failed" and 3 <= failed["pages_done"] < 20
         assert failed["error"]["status"] == 503 and "cannot connect" in failed["error"]["detail"]["message"]
@@ -159,11 +167,12 @@ def test_in_front_of_the_tiny_deepseek_checkpoint_the_text_is_the_models(tmp_pat
         through = post(front_url, page, save_to_file="false").json()
         assert through["text"] == direct["text"] and through["model"] == str(tiny_checkpoint)
         assert through["pages"][0]["finish_reason"] == direct["pages"][0]["finish_reason"] == "max_new_tokens"
-        streamed = requests.post(f"{front_url}/v1/chat/completions", stream=True, timeout=120, json={
-            "model": "any", "stream": True, "messages": [{"role": "user", "content": [
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(page).decode()}},
-                {"type": "text", "text": "Free OCR."}]}]})
-        events = [line for line in streamed.iter_lines() if line.startswith(b"data: {")]
+        message = {"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(page).decode()}},
+            {"type": "text", "text": "Free OCR."}]}
+        with requests.post(f"{front_url}/v1/chat/completions", stream=True, timeout=120, headers={"Connection": "close"},
+                           json={"model": "any", "stream": True, "messages": [message]}) as streamed:
+            events = [line for line in streamed.iter_lines() if line.startswith(b"data: {")]
         assert len(events) > 2  # the model server's tokens pass through as they come
     finally:
         front.close()
