@@ -7,16 +7,20 @@ from_pretrained path, dtype, device and quantization settings as OCR_* give) and
   ttft     time to first token (preprocessing, vision encoders, prefill), in seconds
   tok/s    decode speed over a fixed number of generated tokens (min_new_tokens forces the length)
   peak     peak memory of the request: CUDA max allocated on a GPU, process peak RSS on the CPU
-and, with --concurrent N, N requests sent at once through the server's runtime (served one at a time, as the
-server does): mean and worst latency and pages per minute.
+and, with --concurrent N, N requests sent at once through the server's runtime: mean and worst latency and pages
+per minute. With --batch N [M ...], N different pages read together in one batched generate (as OCR_BATCH_SIZE
+reads them): time to first token, aggregate decode tokens/s (tokens of all pages per second of decoding), pages
+per minute and peak memory, and each batch's decode speed against batch 1; --json writes these figures to a file.
 Random weights read no text, so this measures cost, not quality.
 
     .venv/bin/python -m bench.deepseek_bench --tokens 8 --modes small base             # CPU, quick
     .venv/bin/python -m bench.deepseek_bench --quantization none 8bit 4bit --concurrent 4  # CUDA
+    .venv/bin/python -m bench.deepseek_bench --modes small --pages 1024x1024 --tokens 32 --batch 1 2 4 8  # batching
 """
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import resource
 import statistics
@@ -28,6 +32,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from deepseek_ocr_api.engines.base import PageRequest
 from deepseek_ocr_api.engines.deepseek.accelerator import pick_device
 from deepseek_ocr_api.engines.deepseek.engine import DeepSeekEngine
 from deepseek_ocr_api.engines.deepseek.settings import DeepSeekSettings
@@ -39,11 +44,11 @@ from tests.tiny_deepseek import FULL, build_checkpoint
 PAGE_SIZES = {"1024x1024": (1024, 1024), "A4@150dpi": (1240, 1754)}
 
 
-def page(size) -> Image.Image:
+def page(size, variant: int = 0) -> Image.Image:
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
     for row in range(40, size[1] - 40, 28):
-        draw.text((40, row), "The quick brown fox jumps over the lazy dog 0123456789", fill="black")
+        draw.text((40 + variant, row), f"The quick brown fox jumps over the lazy dog 0123456789 {variant}", fill="black")
     return image
 
 
@@ -81,7 +86,7 @@ class PeakMemory:
 def load_engine(checkpoint: Path, args, quantization: str, max_new_tokens: int) -> DeepSeekEngine:
     settings = Settings.load({}, dict(MODEL=str(checkpoint), DEVICE=args.device, DTYPE=args.dtype,
                                       QUANTIZATION=quantization, MAX_NEW_TOKENS=max_new_tokens,
-                                      REPETITION_GUARD_TOKENS=0))
+                                      REPETITION_GUARD_TOKENS=0, BATCH_SIZE=max(args.batch, default=0)))
     return DeepSeekEngine(DeepSeekSettings.from_settings(settings))
 
 
@@ -123,6 +128,9 @@ def main() -> None:
     parser.add_argument("--pages", nargs="+", default=list(PAGE_SIZES), choices=list(PAGE_SIZES))
     parser.add_argument("--tokens", type=int, default=128, help="generated tokens per request (forced)")
     parser.add_argument("--concurrent", type=int, default=0, help="also send N requests at once per mode")
+    parser.add_argument("--batch", type=int, nargs="+", default=[],
+                        help="only read batches of these sizes (different pages, one generate each) per mode")
+    parser.add_argument("--json", type=Path, help="with --batch: write the figures to this file")
     args = parser.parse_args()
 
     if not (args.checkpoint / "config.json").is_file():
@@ -155,6 +163,15 @@ def main() -> None:
               f"peak {peak.gigabytes():.2f} GB")
         print(header)
         model = engine._model
+        if args.batch:
+            figures = batch_runs(engine, peak, args)
+            if args.json:
+                args.json.write_text(json.dumps({
+                    "device": str(engine.device), "gpu": torch.cuda.get_device_name() if engine.device.type == "cuda"
+                    else None, "dtype": engine.describe()["dtype"], "quantization": quantization,
+                    "tokens_per_page": args.tokens, "torch": torch.__version__, "runs": figures}, indent=2))
+            peak.stop()
+            continue
         for mode in args.modes:
             for page_name in args.pages:
                 image = page(PAGE_SIZES[page_name])
@@ -170,6 +187,50 @@ def main() -> None:
         peak.stop()
         engine.unload()
         del engine, runtime, model
+
+
+def timed_batch(engine: DeepSeekEngine, images: list[Image.Image], mode: str):
+    """(seconds to the first token, decode steps/s, outputs) of one batched generate through the engine."""
+    clock = TokenClock()
+    generate = engine._model.generate
+    engine._model.generate = lambda *args, **kwargs: generate(*args, streamer=clock, **kwargs)
+    task = parse_prompt("Free OCR.")
+    try:
+        started = time.perf_counter()
+        outputs = engine.infer_batch([PageRequest(image, task, mode) for image in images])
+    finally:
+        del engine._model.generate
+    first, last = clock.times[1], clock.times[-1]
+    steps = (len(clock.times) - 2) / (last - first) if len(clock.times) > 2 else float("nan")
+    return first - started, steps, time.perf_counter() - started, outputs
+
+
+def batch_runs(engine: DeepSeekEngine, peak: PeakMemory, args) -> list[dict]:
+    """Each mode and page size at each --batch size: one batch of different pages, after one warm-up page."""
+    print(f"{'mode':<7} {'page':<10} {'batch':>5} {'ttft s':>7} {'agg tok/s':>9} {'pages/min':>9} {'peak GB':>8} "
+          f"{'vs batch 1':>10}")
+    figures = []
+    for mode in args.modes:
+        for page_name in args.pages:
+            single = None
+            set_token_budget(engine, 2)
+            timed_batch(engine, [page(PAGE_SIZES[page_name])], mode)  # warm-up: kernels, allocator
+            set_token_budget(engine, args.tokens)
+            for size in args.batch:
+                images = [page(PAGE_SIZES[page_name], variant) for variant in range(size)]
+                peak.reset()
+                ttft, steps, wall, outputs = timed_batch(engine, images, mode)
+                aggregate = steps * size
+                single = aggregate if size == 1 else single
+                ratio = aggregate / single if single else float("nan")
+                figures.append({"mode": mode, "page": page_name, "batch": size, "ttft_s": round(ttft, 3),
+                                "aggregate_decode_tokens_per_s": round(aggregate, 2),
+                                "pages_per_min": round(size / wall * 60, 2), "peak_gb": round(peak.gigabytes(), 2),
+                                "vision_tokens": outputs[0].tokens["vision"],
+                                "decode_vs_batch_1": round(ratio, 2) if single else None})
+                print(f"{mode:<7} {page_name:<10} {size:>5} {ttft:>7.2f} {aggregate:>9.1f} {size / wall * 60:>9.1f} "
+                      f"{peak.gigabytes():>8.2f} {ratio:>9.2f}x", flush=True)
+    return figures
 
 
 def set_token_budget(engine: DeepSeekEngine, tokens: int) -> None:

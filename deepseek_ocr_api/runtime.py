@@ -369,7 +369,7 @@ class OcrRuntime:
         """Engine, model, device, mode and load state, as / and /health report them."""
         with self._counter:
             documents = [{"pages_done": d.pages_done, "pages_total": d.pages_total} for d in self.documents]
-        return {**self.engine.describe(), "engine_selection": self.selection,
+        return {"remote": None, **self.engine.describe(), "engine_selection": self.selection,
                 "engine_state": self.state, "engine_error": self.error,
                 "load_seconds": self.load_seconds, "requests_in_flight": len(documents),
                 "batch_size": self.batch_limit, "batch_wait_ms": round(self.batch_wait * 1000, 1),

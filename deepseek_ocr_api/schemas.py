@@ -202,8 +202,9 @@ class EngineStateOut(Schema):
         "example": 8})
     batch_wait_ms = fields.Float(required=True, metadata={"description": "How long a batch waits to fill"})
     batch_in_flight = fields.Integer(required=True, metadata={"description": "Pages of the batch being read now"})
-    remote = fields.Dict(metadata={
-        "description": "OCR_ENGINE=openai: the model server, whether it answered the last check, and why not",
+    remote = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "OCR_ENGINE=openai: the model server, whether it answered the last check, and why not; "
+                       "null for engines that read here",
         "example": {"base_url": "http://127.0.0.1:8000/v1", "reachable": True, "error": None,
                     "checked_seconds_ago": 1.2}})
 
