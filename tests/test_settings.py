@@ -24,11 +24,20 @@ from tests.servers import ROOT
     ("OCR_QUEUE_DEPTH", "-1", "at least 0"),
     ("OCR_PDF_DPI", "5", "18 to 1200"),
     ("OCR_LOG_LEVEL", "loud", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("OCR_BATCH_SIZE", "100", "0 to 64"),
+    ("OCR_OPENAI_BASE_URL", "127.0.0.1:8000", "http(s)://"),
+    ("OCR_OPENAI_EXTRA_BODY", "{skip", "is not JSON"),
+    ("OCR_OPENAI_EXTRA_BODY", "[1]", "must be a JSON object"),
 ])
 def test_a_bad_value_fails_the_start_naming_variable_value_and_what_is_allowed(variable, value, allowed):
     with pytest.raises(SettingsError) as raised:
         Settings.load({variable: value})
     assert f"{variable}={value!r}" in str(raised.value) and allowed in str(raised.value)
+
+
+def test_the_remote_engine_needs_the_model_servers_url():
+    with pytest.raises(SettingsError, match="OCR_ENGINE=openai .* needs OCR_OPENAI_BASE_URL"):
+        Settings.load({"OCR_ENGINE": "openai"})
 
 
 def test_every_bad_value_is_named_at_once():
