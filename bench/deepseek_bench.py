@@ -27,6 +27,8 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -103,16 +105,23 @@ class TokenClock:
         pass
 
 
+@contextmanager
+def clocked(engine: DeepSeekEngine) -> Iterator[TokenClock]:
+    """The engine's generate, with a TokenClock as its streamer."""
+    clock, model = TokenClock(), engine._model.model
+    generate = model.generate
+    model.generate = lambda *args, **kwargs: generate(*args, **{**kwargs, "streamer": clock})
+    try:
+        yield clock
+    finally:
+        del model.generate  # back to the class's method
+
+
 def timed_read(engine: DeepSeekEngine, image: Image.Image, mode: str):
     """(seconds to the first token, decode tokens/s, output) of one request through the engine."""
-    clock = TokenClock()
-    generate = engine._model.generate
-    engine._model.generate = lambda *args, **kwargs: generate(*args, streamer=clock, **kwargs)
-    try:
+    with clocked(engine) as clock:
         started = time.perf_counter()
         output = engine.infer(image, parse_prompt("Free OCR."), mode)
-    finally:
-        del engine._model.generate  # back to the class's method
     first, last = clock.times[1], clock.times[-1]
     decode = (len(clock.times) - 2) / (last - first) if len(clock.times) > 2 else float("nan")
     return first - started, decode, output
@@ -157,11 +166,10 @@ def main() -> None:
         if runtime.state != "ready":
             print(f"{quantization}: failed to load: {runtime.error}")
             continue
-        params = sum(p.numel() for p in engine._model.parameters())
+        params = sum(p.numel() for p in engine._model.model.parameters())
         print(f"\n{quantization}: loaded {params / 1e9:.2f} B parameters on {engine.device} as "
               f"{engine.describe()['dtype']} in {time.perf_counter() - started:.1f} s, "
               f"peak {peak.gigabytes():.2f} GB")
-        print(header)
         model = engine._model
         if args.batch:
             figures = batch_runs(engine, peak, args)
@@ -172,6 +180,7 @@ def main() -> None:
                     "tokens_per_page": args.tokens, "torch": torch.__version__, "runs": figures}, indent=2))
             peak.stop()
             continue
+        print(header)
         for mode in args.modes:
             for page_name in args.pages:
                 image = page(PAGE_SIZES[page_name])
@@ -191,15 +200,10 @@ def main() -> None:
 
 def timed_batch(engine: DeepSeekEngine, images: list[Image.Image], mode: str):
     """(seconds to the first token, decode steps/s, outputs) of one batched generate through the engine."""
-    clock = TokenClock()
-    generate = engine._model.generate
-    engine._model.generate = lambda *args, **kwargs: generate(*args, streamer=clock, **kwargs)
     task = parse_prompt("Free OCR.")
-    try:
+    with clocked(engine) as clock:
         started = time.perf_counter()
         outputs = engine.infer_batch([PageRequest(image, task, mode) for image in images])
-    finally:
-        del engine._model.generate
     first, last = clock.times[1], clock.times[-1]
     steps = (len(clock.times) - 2) / (last - first) if len(clock.times) > 2 else float("nan")
     return first - started, steps, time.perf_counter() - started, outputs
@@ -236,7 +240,7 @@ def batch_runs(engine: DeepSeekEngine, peak: PeakMemory, args) -> list[dict]:
 def set_token_budget(engine: DeepSeekEngine, tokens: int) -> None:
     """Generate exactly `tokens` tokens from now on (random weights could emit the end token early)."""
     engine.settings = DeepSeekSettings(**{**engine.settings.__dict__, "max_new_tokens": tokens})
-    engine._model.generation_config.min_new_tokens = tokens
+    engine._model.model.generation_config.min_new_tokens = tokens
 
 
 def concurrent_run(runtime: OcrRuntime, image: Image.Image, mode: str, count: int, page_name: str) -> None:
