@@ -46,7 +46,7 @@ $(LINT): $(BASE)
 run: $(RUN_NEEDS)
 	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
-# Everything, the DeepSeek tests on a tiny checkpoint included (about 9 minutes on 2 cores; CI allows 25).
+# Everything, the DeepSeek tests on a tiny checkpoint included (about 11 minutes on 2 cores; CI allows 25).
 test: $(TESTS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
