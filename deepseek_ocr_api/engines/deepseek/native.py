@@ -68,20 +68,23 @@ class TextCallbackStreamer(TextStreamer):
 
 class RowStreamer(BaseStreamer):
     """Hands each row of a batched generation to that row's own TextCallbackStreamer, up to the row's own last
-    token (after it, transformers feeds the row padding). Rows are counted, not asked whether they stopped:
-    transformers may hand a token over after the stopping criteria have seen it."""
+    token: its end token, its budget, or where the stopping criterion stopped it (after it, transformers feeds the
+    row padding). transformers hands tokens over after the stopping criteria have seen them."""
 
     def __init__(self, streamers: list[TextCallbackStreamer | None], stops: RowStops):
         self.streamers, self.stops = streamers, stops
         self.fed = [-1] * len(streamers)  # tokens handed on per row; the prompt counts as -1 -> 0
+        self.ended = [False] * len(streamers)  # the row's end token was handed on
 
     def put(self, value) -> None:
         rows = value if value.dim() > 1 else value[:, None]  # the prompt first (skipped), then one token per row
         for row, streamer in enumerate(self.streamers):
-            length = self.stops.lengths[row]
-            if streamer is not None and (length is None or self.fed[row] < length):
-                streamer.put(rows[row])
-                self.fed[row] += 1
+            last = self.stops.lengths[row] or self.stops.budgets[row]
+            if streamer is None or self.ended[row] or self.fed[row] >= last:
+                continue
+            streamer.put(rows[row])
+            self.fed[row] += 1
+            self.ended[row] = self.fed[row] > 0 and int(rows[row][-1]) == self.stops.eos_token_id
 
     def end(self) -> None:
         for streamer in self.streamers:
@@ -130,7 +133,7 @@ class NativeModel:
                    for generation in generations]
         tokenizer = self.processor.tokenizer
         stops = self.generating = RowStops(prompt_length, budgets, [g.cancelled for g in generations],
-                                           tokenizer.eos_token_id, self.settings.repetition_guard_tokens)
+                                           tokenizer.eos_token_id, self.settings.repetition_guard_tokens, self.device)
         streamers = [TextCallbackStreamer(tokenizer, g.on_text) if g.on_text else None for g in generations]
         try:
             with torch.inference_mode():
@@ -144,17 +147,17 @@ class NativeModel:
         del inputs, output
         if self.device.type != "cpu":
             release_cached_memory(self.device)
-        return [self._page_text(row, stops.lengths[index], stops.reasons[index], prompt_tokens[index],
-                                vision_tokens[index]) for index, row in enumerate(rows)]
+        return [self._page_text(row, *stops.length(index, row), prompt_tokens[index], vision_tokens[index])
+                for index, row in enumerate(rows)]
 
-    def _page_text(self, generated: list[int], length: int | None, reason: str | None, prompt_tokens: int,
+    def _page_text(self, generated: list[int], length: int, reason: str | None, prompt_tokens: int,
                    vision_tokens: int) -> PageText:
         """One row's text: its own tokens (not the padding after it stopped), cut at the end token or the loop."""
         tokenizer = self.processor.tokenizer
-        generated = generated[:length] if length is not None else generated
+        generated = generated[:length]
         finish_reason, kept = "complete", generated
-        if tokenizer.eos_token_id in generated:
-            kept = generated[:generated.index(tokenizer.eos_token_id)]
+        if reason == "end":
+            kept = generated[:-1]
         elif reason == "repetition":
             finish_reason = "repetition"
             loop = find_repetition(generated, self.settings.repetition_guard_tokens)

@@ -47,44 +47,52 @@ def find_repetition(ids, min_span: int, max_period: int = MAX_PERIOD) -> Repetit
 
 class RowStops:
     """A transformers stopping criterion for a batch of generations that each stop on their own, exactly where
-    they would alone: at the end token, at their own token budget, when their client has gone, or once their output
-    loops (the repetition guard). transformers pads a stopped row until the whole batch is done."""
+    they would alone: at their own token budget, when their client has gone, or once their output loops (the
+    repetition guard); the end token stops a row through transformers' own criterion. transformers pads a stopped
+    row until the whole batch is done.
+
+    No step waits for the device: budgets are compared on the device, and the tokens are read back only every
+    CHECK_EVERY tokens, for the loop check. Where a row ended (end token, budget) is found afterwards, in `length`."""
 
     CHECK_EVERY = 8  # tokens between repetition checks; a check costs a host sync, and the cut keeps one copy anyway
 
     def __init__(self, prompt_length: int, budgets: list[int], cancelled: list, eos_token_id: int | None,
-                 min_span: int):
+                 min_span: int, device):
+        import torch
+
         self.prompt_length = prompt_length  # of the padded batch
         self.budgets = budgets  # each row's max_new_tokens
         self.cancelled = cancelled  # each row's threading.Event
         self.eos_token_id = eos_token_id
         self.min_span = min_span
-        self.reasons: list[str | None] = [None] * len(budgets)  # why each row stopped: complete, repetition, ...
-        self.lengths: list[int | None] = [None] * len(budgets)  # tokens each row generated, its last one included
+        # Rows stopped here (repetition, cancelled): why, and after how many tokens, the last one included.
+        self.reasons: list[str | None] = [None] * len(budgets)
+        self.lengths: list[int | None] = [None] * len(budgets)
         self.generated = 0  # tokens so far, which /health shows as the progress of the generation in flight
-
-    def stopped(self, row: int) -> bool:
-        return self.reasons[row] is not None
+        self._budgets = torch.tensor(budgets, device=device)
+        self._stopped = torch.zeros(len(budgets), dtype=torch.bool, device=device)
 
     def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
         generated = self.generated = input_ids.shape[1] - self.prompt_length
-        last = input_ids[:, -1].tolist()
-        check = self.min_span > 0 and generated >= self.min_span and generated % self.CHECK_EVERY == 0
-        for row, token in enumerate(last):
-            if self.stopped(row):
-                continue
-            if token == self.eos_token_id:
-                self._stop(row, "complete", generated)
-            elif self.cancelled[row].is_set():
+        for row, event in enumerate(self.cancelled):
+            if event.is_set() and self.reasons[row] is None:
                 self._stop(row, "cancelled", generated)
-            elif check and self._loops(input_ids[row]):
-                self._stop(row, "repetition", generated)
-            elif generated >= self.budgets[row]:
-                self._stop(row, "max_new_tokens", generated)
-        return torch.tensor([self.stopped(row) for row in range(len(last))], dtype=torch.bool,
-                            device=input_ids.device)
+        if self.min_span > 0 and generated >= self.min_span and generated % self.CHECK_EVERY == 0:
+            ended = (input_ids[:, self.prompt_length:] == self.eos_token_id).any(dim=1).tolist()
+            for row, budget in enumerate(self.budgets):
+                if not ended[row] and self.reasons[row] is None and generated <= budget and self._loops(input_ids[row]):
+                    self._stop(row, "repetition", generated)
+        return self._stopped | (self._budgets <= generated)
+
+    def length(self, row: int, tokens: list[int]) -> tuple[int, str | None]:
+        """After the generation: how many of the row's tokens are its own (the end token included), and why it
+        stopped ("end" for the end token, None when the batch ended first)."""
+        limit = min(len(tokens), self.lengths[row] or self.budgets[row])
+        if self.eos_token_id in tokens[:limit]:
+            return tokens.index(self.eos_token_id) + 1, "end"
+        if self.reasons[row] is not None:
+            return limit, self.reasons[row]
+        return limit, "max_new_tokens" if limit >= self.budgets[row] else None
 
     def _loops(self, ids) -> bool:
         """Only the recent tail is checked here; the caller finds where the loop began in the whole output."""
@@ -94,3 +102,4 @@ class RowStops:
 
     def _stop(self, row: int, reason: str, generated: int) -> None:
         self.reasons[row], self.lengths[row] = reason, generated
+        self._stopped[row] = True
