@@ -363,6 +363,7 @@ class OcrRuntime:
 
     def health(self) -> dict[str, Any]:
         """Load state, as /health reports it beside `describe()`."""
+        self.engine.check()
         return {"model_loaded": self.ready, "tokenizer_loaded": self.engine.tokenizer_loaded}
 
     def describe(self) -> dict[str, Any]:

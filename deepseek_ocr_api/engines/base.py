@@ -115,6 +115,10 @@ class Engine(ABC):
             error="Unsupported mode / 不支持的分辨率模式",
         )
 
+    def check(self) -> None:  # noqa: B027  (a hook: engines that read here have nothing to ask)
+        """Ask whatever the engine depends on outside this process whether it answers (for /health only, so that
+        answering a page never waits on it)."""
+
     def progress(self) -> dict[str, int] | None:
         """How far the request being read has got, for /health; None when idle or not measurable."""
         return None

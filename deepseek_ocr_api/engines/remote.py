@@ -87,7 +87,8 @@ class OpenAIEngine(Engine):
             base_url=self.settings.base_url, api_key=self.settings.api_key or "not-needed", max_retries=1,
             timeout=openai.Timeout(self.settings.timeout, connect=self.settings.connect_timeout))
         self._pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="openai-engine")
-        health = self.check_remote(force=True)
+        self.check()
+        health = self._health
         if health["reachable"]:
             log.info("The model server at %s answers; reading with %s, %d pages in flight", self.settings.base_url,
                      self.settings.model, self.settings.concurrency)
@@ -103,7 +104,8 @@ class OpenAIEngine(Engine):
         self._client = self._pool = None
 
     def describe(self) -> dict[str, Any]:
-        health = self.check_remote()
+        with self._health_lock:
+            health = dict(self._health)
         checked = health["checked_at"]
         return {
             "engine": self.name,
@@ -122,27 +124,29 @@ class OpenAIEngine(Engine):
                        "checked_seconds_ago": None if checked is None else round(time.monotonic() - checked, 1)},
         }
 
-    def check_remote(self, force: bool = False) -> dict[str, Any]:
+    def check(self) -> None:
         """Whether the model server answers GET /models and serves OCR_OPENAI_MODEL; asked at most every few
-        seconds."""
+        seconds (by /health; pages note what they find themselves)."""
         with self._health_lock:
             checked = self._health["checked_at"]
-            if self._client is None or (not force and checked is not None
-                                        and time.monotonic() - checked < HEALTH_CACHE_SECONDS):
-                return dict(self._health)
-            reachable, error = False, None
-            try:
-                served = [model.id for model in self._client.with_options(
-                    timeout=HEALTH_TIMEOUT_SECONDS, max_retries=0).models.list()]
-            except Exception as exc:  # any failure to answer is the answer
-                error = describe_failure(exc)
-            else:
-                reachable = True
-                if served and self.settings.model not in served:
-                    error = (f"the server does not serve {self.settings.model!r} (it serves "
-                             f"{', '.join(served[:5])}); set OCR_OPENAI_MODEL")
-            self._health = {"reachable": reachable and error is None, "error": error, "checked_at": time.monotonic()}
-            return dict(self._health)
+            if self._client is None or (checked is not None and time.monotonic() - checked < HEALTH_CACHE_SECONDS):
+                return
+        reachable, error = False, None
+        try:
+            served = [model.id for model in self._client.with_options(
+                timeout=HEALTH_TIMEOUT_SECONDS, max_retries=0).models.list()]
+        except Exception as exc:  # any failure to answer is the answer
+            error = describe_failure(exc)
+        else:
+            reachable = True
+            if served and self.settings.model not in served:
+                error = (f"the server does not serve {self.settings.model!r} (it serves "
+                         f"{', '.join(served[:5])}); set OCR_OPENAI_MODEL")
+        self._noted(reachable and error is None, error)
+
+    def _noted(self, reachable: bool, error: str | None) -> None:
+        with self._health_lock:
+            self._health = {"reachable": reachable, "error": error, "checked_at": time.monotonic()}
 
     def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
         return self._read(PageRequest(image, task, mode, generation))
@@ -172,9 +176,10 @@ class OpenAIEngine(Engine):
         except RemoteUnavailable:
             raise
         except Exception as exc:
-            self._health.update(reachable=False, error=describe_failure(exc), checked_at=time.monotonic())
+            self._noted(False, describe_failure(exc))
             raise RemoteUnavailable(f"The model server at {self.settings.base_url} could not read the page: "
                                     f"{describe_failure(exc)}") from exc
+        self._noted(True, None)
         plain, blocks = parse_grounding(text, page.image.width, page.image.height)
         tokens = {"prompt": getattr(usage, "prompt_tokens", None), "vision": None,
                   "generated": getattr(usage, "completion_tokens", None)}

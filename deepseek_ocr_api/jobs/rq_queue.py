@@ -16,7 +16,7 @@ from typing import Any
 from flask import current_app
 from redis import Redis
 from redis.exceptions import WatchError
-from rq import Queue, Retry, SimpleWorker, Worker
+from rq import Queue, Retry, SimpleWorker, Worker, get_current_job
 
 from deepseek_ocr_api.jobs.model import FINISHED, Job
 from deepseek_ocr_api.jobs.runner import OpenDocument, read_job
@@ -183,8 +183,9 @@ def read_job_page(job_id: str, numbers: list[int] | int) -> None:
     loaded before the worker starts), in batches of the worker's own batch size."""
     numbers = [numbers] if isinstance(numbers, int) else numbers
     worker: PageWorker = current_app.extensions["rq_worker"]
+    run = get_current_job()
     read_job(current_app.extensions["jobs"].store, job_id, numbers, current_app.extensions["open_document"],
-             on_page=worker.page_kept)
+             on_page=lambda: worker.page_kept(run))
 
 
 class PageWorker(SimpleWorker):
@@ -195,13 +196,13 @@ class PageWorker(SimpleWorker):
     batch_limit = 1  # the pages this worker's engine reads at once
 
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
-        run = job.args[1] if len(job.args) > 1 and isinstance(job.args[1], list) else [None]
-        page_timeout = int(job.timeout or self.worker_ttl) / len(run)
-        return int(page_timeout * min(len(run), self.batch_limit)) + EXPIRY_GRACE_SECONDS
+        pages = len(job.args[1]) if len(job.args) > 1 and isinstance(job.args[1], list) else 1
+        page_timeout = int(job.timeout or self.worker_ttl) / pages
+        return int(page_timeout * min(pages, self.batch_limit)) + EXPIRY_GRACE_SECONDS
 
-    def page_kept(self) -> None:
-        """Renew the heartbeat of the run being read: it is alive."""
-        job, execution = self.get_current_job(), self.execution
+    def page_kept(self, job) -> None:
+        """Renew the heartbeat of the run being read (RQ's job): it is alive."""
+        execution = self.execution
         if job is not None and execution is not None:
             self.maintain_heartbeats(job, execution)
 
