@@ -288,3 +288,41 @@ def noisy_heading_page(seed: int = 5) -> Page:
     image = background.copy()
     image.paste((25, 25, 25), mask=mask)
     return Page("noisy-heading", image.filter(ImageFilter.GaussianBlur(0.7)), page.lines, "en")
+
+
+RELEASES = [("1.0", "2021-03-01", ["First public release"]),
+            ("1.1", "2021-06-15", ["Totals on receipts are read row by row", "Pages turned sideways are read upright",
+                                   "Faster on long documents"]),
+            ("1.2", "2022-01-10", ["Tables keep their cells together"]),
+            ("2.0", "2022-09-30", ["Jobs for long documents", "A command line client"])]
+
+
+def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190)) -> Page:
+    """A version history in a table ruled in light grey, as manuals print one: a notes cell holds several lines
+    beside the one-line version and date of its row. Read cell by cell: a row's version and date, then its notes."""
+    font = _font("en", size)
+    step, pad, margin = int(size * 1.45), 14, 40
+    columns = (margin, margin + 150, margin + 360, margin + 900)  # version | date | notes
+    title = "Release history"
+    heights = [step + 2 * pad] + [step * len(notes) + 2 * pad for _, _, notes in RELEASES]
+    top = margin + 2 * step
+    image = Image.new("RGB", (columns[-1] + margin, top + sum(heights) + 3 * step + margin), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((margin, margin), title, fill="black", font=_font("en", int(size * 1.2)))
+    lines = [title, "Version Date Notes"]
+    y = top
+    for index, (version, date, notes) in enumerate([("Version", "Date", ["Notes"])] + RELEASES):
+        draw.line([(columns[0], y), (columns[-1], y)], fill=rule, width=2)
+        for x, text in ((columns[0], version), (columns[1], date)):
+            draw.text((x + pad, y + pad), text, fill="black", font=font)
+        for row, note in enumerate(notes):
+            draw.text((columns[2] + pad, y + pad + row * step), note, fill="black", font=font)
+        if index:
+            lines += [f"{version} {date} {notes[0]}"] if len(notes) == 1 else [f"{version} {date}"] + notes
+        y += heights[index]
+    draw.line([(columns[0], y), (columns[-1], y)], fill=rule, width=2)
+    for x in columns:
+        draw.line([(x, top), (x, y)], fill=rule, width=2)
+    footer = "Older releases are listed on the project site."
+    draw.text((margin, y + step), footer, fill="black", font=font)
+    return Page("ruled-table", image, lines + [footer], "en")

@@ -1,6 +1,6 @@
 """Layouts that real pages have and reading order gets wrong, read through the HTTP contract by the real embedded
-engine: narrow column gutters, receipt and table rows, headings over a textured background, turned pages. Each
-is held to a CER bound over the page's text in reading order."""
+engine: narrow column gutters, receipt and table rows, ruled tables with cells of several lines, headings over a
+textured background, turned pages. Each is held to a CER bound over the page's text in reading order."""
 from __future__ import annotations
 
 import io
@@ -15,6 +15,7 @@ from tests.pages import (
     noisy_heading_page,
     normalise,
     png_bytes,
+    ruled_table_page,
 )
 
 CER_BOUND = 0.02
@@ -71,3 +72,24 @@ def test_a_heading_on_a_textured_background_stays_apart_from_its_paragraph(clien
     body = read(client, page, prompt="<image>\n<|grounding|>Convert the document to markdown.")
     assert body["text"].startswith("# Reading Printed Pages\n\n"), body["text"]
     assert cer(page, body["text"].removeprefix("# ")) < CER_BOUND, body["text"]
+
+
+def test_a_ruled_table_is_read_cell_by_cell(client):
+    # Row by row without the rules, the version and date of a row land beside the middle line of its notes
+    # ("Pages turned sideways are read upright 1.1 2021-06-15"), and its notes are torn apart.
+    page = ruled_table_page()
+    body = read(client, page)
+    assert body["text"].replace("\n\n", "\n").splitlines() == page.lines, body["text"]
+
+
+def test_a_ruled_table_in_markdown_keeps_a_cell_of_several_lines_in_one_cell(client):
+    page = ruled_table_page()
+    body = read(client, page, prompt="<image>\n<|grounding|>Convert the document to markdown.")
+    assert "\n".join(["| Version | Date | Notes |", "|---|---|---|",
+                      "| 1.0 | 2021-03-01 | First public release |",
+                      "| 1.1 | 2021-06-15 | Totals on receipts are read row by row Pages turned sideways are read upright "
+                      "Faster on long documents |",
+                      "| 1.2 | 2022-01-10 | Tables keep their cells together |",
+                      "| 2.0 | 2022-09-30 | Jobs for long documents A command line client |"]) in body["text"], body["text"]
+    blocks = body["pages"][0]["blocks"]
+    assert [block["type"] for block in blocks] == ["paragraph", "table", "paragraph"], blocks

@@ -110,3 +110,17 @@ def test_a_table_comes_out_as_a_markdown_table_between_its_title_and_its_note():
     assert [block["type"] for block in to_blocks(found)] == ["heading", "table", "paragraph"]
     # Plain text keeps one printed row per line.
     assert lines_of(lines)[1:4] == [" ".join(cells) for cells in people]
+
+
+def test_frames_holding_columns_of_text_are_read_as_columns_not_as_a_table():
+    # A 4-up transcript: four framed pages in a 2 x 2 grid, each a column of 20 lines. Page order runs down the
+    # left column, then the right one; read as a table's rows it would go top left, top right, bottom left.
+    from deepseek_ocr_api.engines.reading_order import take_ruled_tables
+    from deepseek_ocr_api.engines.ruled_tables import RuledTable
+
+    frames = [(0, 0, 500, 700), (500, 0, 1000, 700), (0, 700, 500, 1400), (500, 700, 1000, 1400)]
+    lines = [TextLine(f"page {page} line {row} of the testimony", (x0 + 20, y0 + 20 + 30 * row, x0 + 460, y0 + 44 + 30 * row))
+             for page, (x0, y0, _, _) in zip((1, 3, 2, 4), frames) for row in range(20)]
+    text = to_plain_text(paragraphs(take_ruled_tables(lines, [RuledTable((0, 0, 1000, 1400), frames)])))
+    firsts = [line.split(" line")[0] for line in text.splitlines() if " line 0 " in line]
+    assert firsts == ["page 1", "page 2", "page 3", "page 4"]

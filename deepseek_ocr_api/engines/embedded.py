@@ -20,10 +20,12 @@ from deepseek_ocr_api.engines.reading_order import (
     drop_stray_chinese,
     lines_from_quads,
     paragraphs,
+    take_ruled_tables,
     to_blocks,
     to_markdown,
     to_plain_text,
 )
+from deepseek_ocr_api.engines.ruled_tables import find_ruled_tables
 from deepseek_ocr_api.memory import trim_heap
 from deepseek_ocr_api.tasks import Task
 
@@ -180,8 +182,10 @@ class EmbeddedEngine(Engine):
     def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
         """Turn the page upright, find and read its lines, lay them out."""
         rotation, _ = self._orientation.detect(image)
-        lines = self.read_lines(upright(image, rotation))
-        layout = paragraphs(lines)
+        image = upright(image, rotation)
+        lines = self.read_lines(image)
+        tables = find_ruled_tables(np.asarray(image.convert("L")), [line.pixels for line in lines])
+        layout = paragraphs(take_ruled_tables(lines, tables))
         text = to_markdown(layout) if task.name == "markdown" else to_plain_text(layout)
         return OcrOutput(text, mode, blocks=to_blocks(layout), rotation=rotation,
                          confidence=round(confidence(lines), 4) if lines else None)

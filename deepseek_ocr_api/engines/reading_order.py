@@ -103,6 +103,85 @@ class TableLines(list):
 
 
 @dataclass
+class RuledTableLine(TextLine):
+    """A ruled table standing in the page as one box: layout places it like a line, and it is read cell by cell.
+
+    `rows` holds its text lines in reading order (cells of one line side by side joined, a cell of several lines
+    line by line), `cells` its rows of cell texts under the table's columns."""
+
+    rows: list[TextLine] = field(default_factory=list)
+    cells: list[list[str]] = field(default_factory=list)
+
+
+# A table's cell holds a few lines; more than this and the grid frames panels of text.
+MAX_CELL_LINES = 15
+
+
+def take_ruled_tables(lines: list[TextLine], tables: list) -> list[TextLine]:
+    """The lines with those inside the cells of each ruled table (ruled_tables.RuledTable) replaced by one
+    RuledTableLine. Cells are read row by row (a row starts at a rule), left to right, each top to bottom."""
+    result = list(lines)
+    for table in tables:
+        by_cell: dict[int, list[TextLine]] = {}
+        for line in result:
+            if isinstance(line, RuledTableLine):
+                continue  # tables do not nest
+            cell = table.cell_of(line.pixels)
+            if cell is not None:
+                by_cell.setdefault(cell, []).append(line)
+        # A frame holding a column of running text (the pages of a 4-up transcript, boxed panels) is a layout, not
+        # a table: its panels are read as columns are, not row by row.
+        if not by_cell or max(len(members) for members in by_cell.values()) > MAX_CELL_LINES:
+            continue
+        taken = {id(line) for members in by_cell.values() for line in members}
+        members = [line for line in result if id(line) in taken]
+        result = [line for line in result if id(line) not in taken] + [_ruled_table(table.cells, by_cell, members)]
+    return result
+
+
+def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: list[TextLine]) -> RuledTableLine:
+    height = median(line.height for line in members)
+    # Cells whose tops lie within half a line of each other start one row; a cell spanning several rows belongs
+    # to the first. Columns are the distinct left edges of the cells.
+    order = sorted(range(len(cells)), key=lambda index: (cells[index][1], cells[index][0]))
+    table_rows: list[list[int]] = []
+    for index in order:
+        if table_rows and cells[index][1] - cells[table_rows[-1][0]][1] < height / 2:
+            table_rows[-1].append(index)
+        else:
+            table_rows.append([index])
+    lefts: list[float] = []
+    for left in sorted(cell[0] for cell in cells):
+        if not lefts or left - lefts[-1] >= height / 2:
+            lefts.append(left)
+    text_rows, grid = [], []
+    for row in table_rows:
+        row_cells = [""] * len(lefts)
+        pending: list[TextLine] = []  # one-line cells of this row, side by side
+        for index in sorted(row, key=lambda item: cells[item][0]):
+            cell_lines = _visual_lines(by_cell.get(index, []))
+            if not cell_lines:
+                continue
+            column = max(position for position, left in enumerate(lefts) if left <= cells[index][0] + height / 2)
+            row_cells[column] = join_lines([line.text for line in cell_lines])
+            if len(cell_lines) == 1:
+                pending += cell_lines[0].parts
+                continue
+            if pending:
+                text_rows.append(join_row(pending))
+                pending = []
+            text_rows += cell_lines
+        if pending:
+            text_rows.append(join_row(pending))
+        if any(row_cells):
+            grid.append(row_cells)
+    box = _union([line.box for line in members])
+    page_box = _union([line.pixels for line in members]) if any(line.page_box for line in members) else None
+    text = join_lines([line.text for line in text_rows])
+    return RuledTableLine(text, box, confidence(members), page_box, rows=text_rows, cells=grid)
+
+
+@dataclass
 class Paragraph:
     """Consecutive lines of one column that belong together; `level` > 0 marks a heading; `cells`, where set,
     holds a table's rows, each a list of its cells' text."""
@@ -127,6 +206,8 @@ MIN_COLUMN_HEIGHTS = 6
 
 
 def _inset(line: TextLine) -> float:
+    if isinstance(line, RuledTableLine):
+        return 0.0  # its box is its rules, not padding around ink
     return min(BOX_INSET_HEIGHTS * line.height, (line.box[2] - line.box[0]) / 4)
 
 
@@ -261,6 +342,16 @@ def _gutters(lines: list[TextLine]) -> list[float]:
     return _gutters(left) + [gutter] + _gutters(right)
 
 
+def join_lines(texts: list[str]) -> str:
+    """Lines run together: a space between them, none between two Chinese characters."""
+    text = ""
+    for line in texts:
+        if text and line and not (_is_cjk(text[-1]) and _is_cjk(line[0])):
+            text += " "
+        text += line
+    return text
+
+
 def join_row(parts: list[TextLine]) -> TextLine:
     """Merge boxes that sit on one visual line into one line, left to right."""
     parts = sorted(parts, key=lambda line: line.box[0])
@@ -286,6 +377,8 @@ def _fits_row(line: TextLine, row: list[TextLine]) -> float:
     """How well a box continues a visual line: its vertical overlap with the line's horizontally nearest box, or 0
     where it would overlap a box of the line side by side (two boxes of one printed line never do)."""
     tolerance = 0.3 * line.height
+    if isinstance(line, RuledTableLine) or any(isinstance(other, RuledTableLine) for other in row):
+        return 0.0  # a table is a block of its own
     if any(min(line.box[2], other.box[2]) - max(line.box[0], other.box[0]) > tolerance for other in row):
         return 0.0
     nearest = min(row, key=lambda other: max(other.box[0] - line.box[2], line.box[0] - other.box[2]))
@@ -305,7 +398,7 @@ def _visual_lines(column: list[TextLine]) -> list[TextLine]:
             best.append(line)
         else:
             rows.append([line])
-    joined = [join_row(parts) for parts in rows]
+    joined = [parts[0] if isinstance(parts[0], RuledTableLine) else join_row(parts) for parts in rows]
     return sorted(joined, key=lambda line: (line.box[1] + line.box[3]) / 2)
 
 
@@ -320,6 +413,9 @@ def paragraphs(lines: list[TextLine]) -> list[Paragraph]:
     body_height = median(line.height for line in all_lines)
     result: list[Paragraph] = []
     for found, column in zip(found_columns, columns):
+        if any(isinstance(line, RuledTableLine) for line in column):
+            result += _around_ruled_tables(column, body_height)
+            continue
         cells = _table_cells(found, column) if isinstance(found, TableLines) else None
         rows = [index for index, row in enumerate(cells or []) if sum(1 for cell in row if cell) >= 2]
         if len(rows) < 2:
@@ -330,6 +426,19 @@ def paragraphs(lines: list[TextLine]) -> list[Paragraph]:
         result += _column_paragraphs(column[:first], body_height)
         result.append(Paragraph(column[first:last], cells=cells[first:last]))
         result += _column_paragraphs(column[last:], body_height)
+    return result
+
+
+def _around_ruled_tables(column: list[TextLine], body_height: float) -> list[Paragraph]:
+    """A column holding ruled tables: each table one paragraph with its cells, the lines between as usual."""
+    result: list[Paragraph] = []
+    start = 0
+    for index, line in enumerate(column + [None]):
+        if line is None or isinstance(line, RuledTableLine):
+            result += _column_paragraphs(column[start:index], body_height)
+            if line is not None:
+                result.append(Paragraph(line.rows, cells=line.cells if len(line.cells) >= 2 else None))
+            start = index + 1
     return result
 
 

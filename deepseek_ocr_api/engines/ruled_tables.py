@@ -1,0 +1,134 @@
+"""Ruled tables: the cells a printed grid draws on the page, found in its pixels.
+
+Where a table draws its borders, they say which lines belong together: a cell holding three lines of notes is one
+cell, beside the one-line cells of its row. Without the rules, boxes can only be paired row by row, which tears a
+multi-line cell apart and drops its neighbours' text in the middle of it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+# A rule is a straight run of ink at least this many line heights long: longer than any stroke of a letter, shorter
+# than the side of the smallest cell worth finding.
+RULE_HEIGHTS = 3.0
+# Ink is darker than the local background by this much (grey levels); rules in tables are often light grey.
+INK_CONTRAST = 12
+# A cell is at least this many line heights high and wide; smaller holes in the grid are where rules cross.
+MIN_CELL_HEIGHTS = 0.8
+CELL_FILL = 0.6
+# Of the text lines whose middle is inside a grid, at least this share lie within one of its cells (this much of
+# their box): a grid whose rules cross text, or that frames text it leaves outside its cells, is a texture, a page
+# border or a row of boxes, not a table.
+CELL_LINE_SHARE = 0.85
+INSIDE_SHARE = 0.8
+
+
+@dataclass
+class RuledTable:
+    """One grid: its box and its cells, each a box in page pixels."""
+
+    box: Box
+    cells: list[Box]
+
+    def cell_of(self, box: Box) -> int | None:
+        """The index of the smallest cell holding the middle of `box`, or None."""
+        x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        holding = [(index, (cell[2] - cell[0]) * (cell[3] - cell[1])) for index, cell in enumerate(self.cells)
+                   if cell[0] <= x <= cell[2] and cell[1] <= y <= cell[3]]
+        return min(holding, key=lambda pair: pair[1])[0] if holding else None
+
+
+def _rules(ink: np.ndarray, length: int):
+    """The horizontal and the vertical runs of ink at least `length` pixels long."""
+    import cv2
+
+    horizontal = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    vertical = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    return horizontal, vertical
+
+
+def find_ruled_tables(gray: np.ndarray, lines: list[Box]) -> list[RuledTable]:
+    """The ruled tables of a page (greyscale pixels), given the boxes of its text lines.
+
+    A table is a connected set of horizontal and vertical rules that closes at least two cells side by side and
+    two above one another, and holds its text inside its cells. A single frame (a boxed note, a code listing) or
+    rules only between rows (a booktabs table) is not one: there the lines' own positions decide.
+    """
+    import cv2
+
+    if not lines:
+        return []
+    line_height = float(np.median([box[3] - box[1] for box in lines]))
+    length = max(15, round(RULE_HEIGHTS * line_height))
+    if min(gray.shape) < 2 * length:
+        return []
+    block = max(15, round(2 * line_height)) | 1
+    ink = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_CONTRAST)
+    # Beside dark text the local mean drops and a light rule fades out of the adaptive threshold; against the
+    # page's own background it still shows.
+    ink |= (gray < float(np.median(gray)) - 2 * INK_CONTRAST).astype(np.uint8)
+    horizontal, vertical = _rules(ink, length)
+    if not vertical.any() or not horizontal.any():
+        return []
+    # Rules drawn a pixel apart or meeting a pixel short of each other still close their cells.
+    grid = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
+    min_cell = MIN_CELL_HEIGHTS * line_height
+    tables = []
+    for label in range(1, count):
+        x, y, width, height = stats[label, :4]
+        if width < 2 * length or height < 2 * length:
+            continue
+        inside = (labels[y:y + height, x:x + width] != label).astype(np.uint8)
+        holes, _, hole_stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=4)
+        cells = []
+        for hole in range(1, holes):
+            hx, hy, hw, hh, area = hole_stats[hole]
+            touches_edge = hx == 0 or hy == 0 or hx + hw == width or hy + hh == height
+            # A cell fills its box; the thin space winding between double rules does not.
+            if not touches_edge and hw >= min_cell and hh >= min_cell and area >= CELL_FILL * hw * hh:
+                cells.append((float(x + hx), float(y + hy), float(x + hx + hw), float(y + hy + hh)))
+        table = RuledTable((float(x), float(y), float(x + width), float(y + height)), cells)
+        if _is_grid(cells, line_height) and _holds_its_text(table, lines):
+            tables.append(table)
+    return tables
+
+
+def _inside(box: Box, cell: Box) -> float:
+    """The share of `box` that lies inside `cell`."""
+    width = min(box[2], cell[2]) - max(box[0], cell[0])
+    height = min(box[3], cell[3]) - max(box[1], cell[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return max(0.0, width) * max(0.0, height) / area if area > 0 else 0.0
+
+
+def _holds_its_text(table: RuledTable, lines: list[Box]) -> bool:
+    x0, y0, x1, y1 = table.box
+    within = [box for box in lines if x0 <= (box[0] + box[2]) / 2 <= x1 and y0 <= (box[1] + box[3]) / 2 <= y1]
+    if not within:
+        return False
+    in_cells = sum(1 for box in within if any(_inside(box, cell) >= INSIDE_SHARE for cell in table.cells))
+    return in_cells >= CELL_LINE_SHARE * len(within)
+
+
+def _is_grid(cells: list[Box], line_height: float) -> bool:
+    """Whether cells stand both side by side and above one another somewhere, and none lies inside another's box
+    (rules of a texture, or of a frame around text with boxes inside it)."""
+    def side_by_side(a: Box, b: Box) -> bool:
+        return min(a[3], b[3]) - max(a[1], b[1]) > line_height / 2 and (a[2] <= b[0] or b[2] <= a[0])
+
+    def stacked(a: Box, b: Box) -> bool:
+        return min(a[2], b[2]) - max(a[0], b[0]) > line_height / 2 and (a[3] <= b[1] or b[3] <= a[1])
+
+    def holds(a: Box, b: Box) -> bool:
+        x, y = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        return a[0] <= x <= a[2] and a[1] <= y <= a[3]
+
+    pairs = [(a, b) for index, a in enumerate(cells) for b in cells[index + 1:]]
+    if any(holds(a, b) or holds(b, a) for a, b in pairs):
+        return False
+    return any(side_by_side(a, b) for a, b in pairs) and any(stacked(a, b) for a, b in pairs)
