@@ -2,6 +2,8 @@
 or a grid that leaves the text beside it outside its cells is not."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -55,3 +57,14 @@ def test_a_grid_that_leaves_the_text_beside_it_outside_its_cells_is_not_a_table(
         draw.line((40, y, 860, y), fill=120, width=2)
     boxes = text_boxes([60, 270, 470, 670], range(120, 540, 40))
     assert find_ruled_tables(np.asarray(image), boxes) == []
+
+
+def test_graph_paper_is_not_a_table_and_is_dismissed_quickly():
+    image = Image.new("L", (3000, 3000), 255)
+    draw = ImageDraw.Draw(image)
+    for position in range(20, 3000, 40):  # 74 x 74 squares
+        draw.line((position, 0, position, 2999), fill=150, width=1)
+        draw.line((0, position, 2999, position), fill=150, width=1)
+    started = time.monotonic()
+    assert find_ruled_tables(np.asarray(image), text_boxes([100, 500], [100, 140], width=300)) == []
+    assert time.monotonic() - started < 10

@@ -20,6 +20,7 @@ INK_CONTRAST = 12
 # A cell is at least this many line heights high and wide; smaller holes in the grid are where rules cross.
 MIN_CELL_HEIGHTS = 0.8
 CELL_FILL = 0.6
+MAX_CELLS = 2000  # more holes than this is a grid pattern (graph paper, a texture), not a table to read
 # Of the text lines whose middle is inside a grid, at least this share lie within one of its cells (this much of
 # their box): a grid whose rules cross text, or that frames text it leaves outside its cells, is a texture, a page
 # border or a row of boxes, not a table.
@@ -117,18 +118,21 @@ def _holds_its_text(table: RuledTable, lines: list[Box]) -> bool:
 
 def _is_grid(cells: list[Box], line_height: float) -> bool:
     """Whether cells stand both side by side and above one another somewhere, and none lies inside another's box
-    (rules of a texture, or of a frame around text with boxes inside it)."""
-    def side_by_side(a: Box, b: Box) -> bool:
-        return min(a[3], b[3]) - max(a[1], b[1]) > line_height / 2 and (a[2] <= b[0] or b[2] <= a[0])
-
-    def stacked(a: Box, b: Box) -> bool:
-        return min(a[2], b[2]) - max(a[0], b[0]) > line_height / 2 and (a[3] <= b[1] or b[3] <= a[1])
-
-    def holds(a: Box, b: Box) -> bool:
-        x, y = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-        return a[0] <= x <= a[2] and a[1] <= y <= a[3]
-
-    pairs = [(a, b) for index, a in enumerate(cells) for b in cells[index + 1:]]
-    if any(holds(a, b) or holds(b, a) for a, b in pairs):
+    (rules of a texture, or of a frame around text with boxes inside it). Graph paper is not a table: past
+    MAX_CELLS the grid is left alone, which also bounds the pairwise comparison."""
+    if len(cells) > MAX_CELLS:
         return False
-    return any(side_by_side(a, b) for a, b in pairs) and any(stacked(a, b) for a, b in pairs)
+    boxes = np.asarray(cells, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = (boxes[:, index] for index in range(4))
+    middle_x, middle_y = (x0 + x1) / 2, (y0 + y1) / 2
+    # [i, j]: cell i compared with cell j
+    holds = ((x0[:, None] <= middle_x[None, :]) & (middle_x[None, :] <= x1[:, None])
+             & (y0[:, None] <= middle_y[None, :]) & (middle_y[None, :] <= y1[:, None]))
+    np.fill_diagonal(holds, False)
+    if holds.any():
+        return False
+    shared_height = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+    shared_width = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
+    side_by_side = (shared_height > line_height / 2) & (x1[:, None] <= x0[None, :])
+    stacked = (shared_width > line_height / 2) & (y1[:, None] <= y0[None, :])
+    return bool(side_by_side.any() and stacked.any())
