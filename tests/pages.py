@@ -326,3 +326,32 @@ def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190
     footer = "Older releases are listed on the project site."
     draw.text((margin, y + step), footer, fill="black", font=font)
     return Page("ruled-table", image, lines + [footer], "en")
+
+
+def justified_chinese_page(size: int = 26, column_width: int = 560, gutter: int = 40) -> Page:
+    """Two columns of justified Chinese, as Chinese journals print them: the characters of a full line are spread
+    to the column's width, and the gutter is under two characters wide. The detector splits such lines at their
+    widened spaces and pads their boxes across the gutter."""
+    font = _font("zh", size)
+
+    def column(paragraphs: list[str]) -> list[tuple[str, bool]]:
+        lines = []
+        for paragraph in paragraphs:
+            wrapped = wrap(paragraph, font, column_width / 1.15, "zh")
+            lines += [(line, index < len(wrapped) - 1) for index, line in enumerate(wrapped)]
+        return lines
+
+    left, right = column(ZH_PARAGRAPHS * 2), column(ZH_PARAGRAPHS[1:] * 2)
+    margin, step = 40, int(size * 1.6)
+    image = Image.new("RGB", (2 * margin + 2 * column_width + gutter, 2 * margin + max(len(left), len(right)) * step),
+                      "white")
+    draw = ImageDraw.Draw(image)
+    for index, lines in enumerate((left, right)):
+        for row, (line, full) in enumerate(lines):
+            widths = [font.getlength(char) for char in line]
+            space = (column_width - sum(widths)) / max(1, len(line) - 1) if full else 0.15 * size
+            x = margin + index * (column_width + gutter)
+            for char, width in zip(line, widths):
+                draw.text((x, margin + row * step), char, fill="black", font=font)
+                x += width + space
+    return Page("justified-chinese", image, [line for line, _ in left + right], "zh")

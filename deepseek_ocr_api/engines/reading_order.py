@@ -266,9 +266,30 @@ def _text_width(text: str) -> int:
     return sum(2 if _is_cjk(char) else 1 for char in text)
 
 
+# Boxes of one row closer than this many line heights are pieces of one printed line: the detector splits justified
+# Chinese at its widened spaces into boxes that are each short. Table cells stand further apart.
+PIECE_GAP_HEIGHTS = 2.0
+
+
+def _printed_lines(lines: list[TextLine]) -> list[list[TextLine]]:
+    """Lines grouped into printed lines: boxes of one band of the page close enough side by side."""
+    printed = []
+    for band in _rows(lines):
+        band = sorted(band, key=lambda line: line.box[0])
+        printed.append([band[0]])
+        for line in band[1:]:
+            previous = printed[-1][-1]
+            if line.box[0] - previous.box[2] < PIECE_GAP_HEIGHTS * max(line.height, previous.height):
+                printed[-1].append(line)
+            else:
+                printed.append([line])
+    return printed
+
+
 def _is_prose(lines: list[TextLine]) -> bool:
-    """Whether lines look like a column of running text: most of them long."""
-    return median(_text_width(line.text) for line in lines) >= PROSE_CHARACTERS
+    """Whether lines look like a column of running text: most of its printed lines long."""
+    return median(sum(_text_width(line.text) for line in printed)
+                  for printed in _printed_lines(lines)) >= PROSE_CHARACTERS
 
 
 def _same_row(a: TextLine, b: TextLine) -> bool:
