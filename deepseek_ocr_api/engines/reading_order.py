@@ -266,20 +266,22 @@ def _text_width(text: str) -> int:
     return sum(2 if _is_cjk(char) else 1 for char in text)
 
 
-# Boxes of one row closer than this many line heights are pieces of one printed line: the detector splits justified
-# Chinese at its widened spaces into boxes that are each short. Table cells stand further apart.
+# Chinese boxes of one row closer than this many line heights are pieces of one printed line: the detector splits
+# justified Chinese at its widened spaces into boxes that are each short. Table cells stand further apart, and
+# Latin words are not spread that way (a directory's name and phone number stay two cells).
 PIECE_GAP_HEIGHTS = 2.0
 
 
 def _printed_lines(lines: list[TextLine]) -> list[list[TextLine]]:
-    """Lines grouped into printed lines: boxes of one band of the page close enough side by side."""
+    """Lines grouped into printed lines: Chinese boxes of one band of the page close enough side by side."""
     printed = []
     for band in _rows(lines):
         band = sorted(band, key=lambda line: line.box[0])
         printed.append([band[0]])
         for line in band[1:]:
             previous = printed[-1][-1]
-            if line.box[0] - previous.box[2] < PIECE_GAP_HEIGHTS * max(line.height, previous.height):
+            chinese = previous.text and line.text and _is_cjk(previous.text[-1]) and _is_cjk(line.text[0])
+            if chinese and line.box[0] - previous.box[2] < PIECE_GAP_HEIGHTS * max(line.height, previous.height):
                 printed[-1].append(line)
             else:
                 printed.append([line])
