@@ -141,19 +141,25 @@ def take_ruled_tables(lines: list[TextLine], tables: list) -> list[TextLine]:
 
 def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: list[TextLine]) -> RuledTableLine:
     height = median(line.height for line in members)
-    # Cells whose tops lie within half a line of each other start one row; a cell spanning several rows belongs
-    # to the first. Columns are the distinct left edges of the cells.
+    # A row is the cells that overlap its top-most cell by half their height or more (on a page scanned askew,
+    # the tops of one row's cells differ); a cell spanning several rows belongs to the first. Columns are the
+    # left edges of the cells, those within half a line of the next taken as one.
+    def same_row(a: Box, b: Box) -> bool:
+        return min(a[3], b[3]) - max(a[1], b[1]) > 0.5 * min(a[3] - a[1], b[3] - b[1])
+
     order = sorted(range(len(cells)), key=lambda index: (cells[index][1], cells[index][0]))
     table_rows: list[list[int]] = []
     for index in order:
-        if table_rows and cells[index][1] - cells[table_rows[-1][0]][1] < height / 2:
+        if table_rows and same_row(cells[table_rows[-1][0]], cells[index]):
             table_rows[-1].append(index)
         else:
             table_rows.append([index])
     lefts: list[float] = []
+    previous = None
     for left in sorted(cell[0] for cell in cells):
-        if not lefts or left - lefts[-1] >= height / 2:
+        if previous is None or left - previous >= height / 2:
             lefts.append(left)
+        previous = left
     text_rows, grid = [], []
     for row in table_rows:
         row_cells = [""] * len(lefts)

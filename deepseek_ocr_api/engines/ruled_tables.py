@@ -15,6 +15,7 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 # A rule is a straight run of ink at least this many line heights long: longer than any stroke of a letter, shorter
 # than the side of the smallest cell worth finding.
 RULE_HEIGHTS = 3.0
+RULE_SLACK = 5  # pixels of thickening across a rule: a 1.5-degree skew drifts 2 px over a 3-line rule at 200 dpi
 # Ink is darker than the local background by this much (grey levels); rules in tables are often light grey.
 INK_CONTRAST = 12
 # A cell is at least this many line heights high and wide; smaller holes in the grid are where rules cross.
@@ -44,11 +45,14 @@ class RuledTable:
 
 
 def _rules(ink: np.ndarray, length: int):
-    """The horizontal and the vertical runs of ink at least `length` pixels long."""
+    """The horizontal and the vertical runs of ink at least `length` pixels long. The ink is thickened across a
+    rule's direction first, so that the rules of a page scanned a degree or two askew still run straight."""
     import cv2
 
-    horizontal = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
-    vertical = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    horizontal = cv2.morphologyEx(cv2.dilate(ink, np.ones((RULE_SLACK, 1), np.uint8)), cv2.MORPH_OPEN,
+                                  np.ones((1, length), np.uint8))
+    vertical = cv2.morphologyEx(cv2.dilate(ink, np.ones((1, RULE_SLACK), np.uint8)), cv2.MORPH_OPEN,
+                                np.ones((length, 1), np.uint8))
     return horizontal, vertical
 
 
