@@ -35,6 +35,17 @@ def _blank_columns(ink: np.ndarray) -> np.ndarray:
     return ink.sum(axis=0) <= max(1, 0.04 * ink.shape[0])
 
 
+def _inked_columns(crop: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+    """The columns of a line's straightened image that hold ink, with the background and contrast that told ink
+    from paper; None where there is no contrast to go by."""
+    gray = crop.mean(axis=2)
+    low, high = np.percentile(gray, (2, 98))
+    if high - low < 40:
+        return None
+    background, contrast = float(np.median(gray)), float(high - low)
+    return np.flatnonzero(~_blank_columns(_ink(gray, background, contrast))), background, contrast
+
+
 def _longest_run(flags: np.ndarray) -> int:
     longest = current = 0
     for flag in flags:
@@ -63,12 +74,10 @@ def gaps(page: np.ndarray, quad: np.ndarray, crop: np.ndarray, lines: list[tuple
     (x0, y0), (x1, y1) = quad[0], quad[1]
     if abs(np.degrees(np.arctan2(y1 - y0, x1 - x0))) > MAX_SLOPE_DEGREES:
         return []
-    gray = crop.mean(axis=2)
-    low, high = np.percentile(gray, (2, 98))
-    if high - low < 40:  # no contrast: nothing to tell ink from paper
+    profile = _inked_columns(crop)
+    if profile is None:
         return []
-    background, contrast = float(np.median(gray)), float(high - low)
-    inked = np.flatnonzero(~_blank_columns(_ink(gray, background, contrast)))
+    inked, background, contrast = profile
     if len(inked) < 2:
         return []
     blank = np.diff(inked) - 1
@@ -124,13 +133,10 @@ def trim_to_ink(quad: np.ndarray, crop: np.ndarray) -> np.ndarray:
     on a justified Chinese page, across a gutter narrower than that. Layout places lines by their ink.
     """
     height, width = crop.shape[:2]
-    gray = crop.mean(axis=2)
-    low, high = np.percentile(gray, (2, 98))
-    if high - low < 40:
+    profile = _inked_columns(crop)
+    if profile is None or not len(profile[0]):
         return quad
-    inked = np.flatnonzero(~_blank_columns(_ink(gray, float(np.median(gray)), float(high - low))))
-    if not len(inked):
-        return quad
+    inked = profile[0]
     margin = MARGIN_HEIGHTS * height
     left, right = max(0.0, inked[0] - margin), min(float(width), inked[-1] + 1 + margin)
     if left == 0.0 and right == float(width):

@@ -286,8 +286,7 @@ def _printed_lines(lines: list[TextLine]) -> list[list[TextLine]]:
         printed.append([band[0]])
         for line in band[1:]:
             previous = printed[-1][-1]
-            chinese = previous.text and line.text and _is_cjk(previous.text[-1]) and _is_cjk(line.text[0])
-            if chinese and line.box[0] - previous.box[2] < PIECE_GAP_HEIGHTS * max(line.height, previous.height):
+            if _runs_on(previous.text, line.text) and line.box[0] - previous.box[2] < PIECE_GAP_HEIGHTS * max(line.height, previous.height):
                 printed[-1].append(line)
             else:
                 printed.append([line])
@@ -375,7 +374,7 @@ def join_lines(texts: list[str]) -> str:
     """Lines run together: a space between them, none between two Chinese characters."""
     text = ""
     for line in texts:
-        if text and line and not (_is_cjk(text[-1]) and _is_cjk(line[0])):
+        if text and line and not _runs_on(text, line):
             text += " "
         text += line
     return text
@@ -406,8 +405,6 @@ def _fits_row(line: TextLine, row: list[TextLine]) -> float:
     """How well a box continues a visual line: its vertical overlap with the line's horizontally nearest box, or 0
     where it would overlap a box of the line side by side (two boxes of one printed line never do)."""
     tolerance = 0.3 * line.height
-    if isinstance(line, RuledTableLine) or any(isinstance(other, RuledTableLine) for other in row):
-        return 0.0  # a table is a block of its own
     if any(min(line.box[2], other.box[2]) - max(line.box[0], other.box[0]) > tolerance for other in row):
         return 0.0
     nearest = min(row, key=lambda other: max(other.box[0] - line.box[2], line.box[0] - other.box[2]))
@@ -427,15 +424,21 @@ def _visual_lines(column: list[TextLine]) -> list[TextLine]:
             best.append(line)
         else:
             rows.append([line])
-    joined = [parts[0] if isinstance(parts[0], RuledTableLine) else join_row(parts) for parts in rows]
-    return sorted(joined, key=lambda line: (line.box[1] + line.box[3]) / 2)
+    return sorted((join_row(parts) for parts in rows), key=lambda line: (line.box[1] + line.box[3]) / 2)
+
+
+def _column_lines(column: list[TextLine]) -> list[TextLine]:
+    """A column's visual lines top to bottom, each ruled table among them a block of its own."""
+    tables = [line for line in column if isinstance(line, RuledTableLine)]
+    lines = _visual_lines([line for line in column if not isinstance(line, RuledTableLine)])
+    return sorted(lines + tables, key=lambda line: (line.box[1] + line.box[3]) / 2)
 
 
 def paragraphs(lines: list[TextLine]) -> list[Paragraph]:
     """Paragraphs in reading order; a gap well above the usual line pitch starts a new one. A table's rows that
     have two or more cells make one paragraph with `cells`."""
     found_columns = order_columns(lines)
-    columns = [_visual_lines(column) for column in found_columns]
+    columns = [_column_lines(column) for column in found_columns]
     all_lines = [line for column in columns for line in column]
     if not all_lines:
         return []
@@ -508,6 +511,11 @@ def _is_cjk(char: str) -> bool:
     return "\u2e80" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff" or "\uff00" <= char <= "\uffef" or "\u3000" <= char <= "\u303f"
 
 
+def _runs_on(before: str, after: str) -> bool:
+    """Whether two pieces of text join without a space: Chinese runs on from one character to the next."""
+    return bool(before and after) and _is_cjk(before[-1]) and _is_cjk(after[0])
+
+
 def join_paragraph(paragraph: Paragraph) -> str:
     """One paragraph as flowing text: wrapped lines joined (no space between Chinese characters),
     but a line that stops well short of the paragraph's width ended on purpose and keeps its break."""
@@ -517,7 +525,7 @@ def join_paragraph(paragraph: Paragraph) -> str:
         if previous is not None:
             if previous.box[2] - previous.box[0] < 0.6 * width:
                 text += "\n"
-            elif not (_is_cjk(text[-1]) and line.text and _is_cjk(line.text[0])):
+            elif not _runs_on(text, line.text):
                 text += " "
         text += line.text
         previous = line

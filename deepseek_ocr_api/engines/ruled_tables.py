@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+from deepseek_ocr_api.engines.reading_order import Box
 
 # A rule is a straight run of ink at least this many line heights long: longer than any stroke of a letter, shorter
 # than the side of the smallest cell worth finding.
