@@ -290,6 +290,7 @@ def noisy_heading_page(seed: int = 5) -> Page:
     return Page("noisy-heading", image.filter(ImageFilter.GaussianBlur(0.7)), page.lines, "en")
 
 
+DOT_PITCH = 6  # a dotted rule: 2-pixel dots 6 pixels apart
 RELEASES = [("1.0", "2021-03-01", ["First public release"]),
             ("1.1", "2021-06-15", ["Totals on receipts are read row by row", "Pages turned sideways are read upright",
                                    "Faster on long documents"]),
@@ -297,9 +298,12 @@ RELEASES = [("1.0", "2021-03-01", ["First public release"]),
             ("2.0", "2022-09-30", ["Jobs for long documents", "A command line client"])]
 
 
-def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190)) -> Page:
+def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190), dotted: bool = False) -> Page:
     """A version history in a table ruled in light grey, as manuals print one: a notes cell holds several lines
-    beside the one-line version and date of its row. Read cell by cell: a row's version and date, then its notes."""
+    beside the one-line version and date of its row. Read cell by cell: a row's version and date, then its notes.
+
+    `dotted`: ruled in dotted lines instead, under a header row shaded with a halftone of dots, as analysts'
+    reports print their tables."""
     font = _font("en", size)
     step, pad, margin = int(size * 1.45), 14, 40
     columns = (margin, margin + 150, margin + 360, margin + 900)  # version | date | notes
@@ -310,9 +314,22 @@ def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190
     draw = ImageDraw.Draw(image)
     draw.text((margin, margin), title, fill="black", font=_font("en", int(size * 1.2)))
     lines = [title, "Version Date Notes"]
+
+    def draw_rule(start: tuple[int, int], end: tuple[int, int]) -> None:
+        if not dotted:
+            draw.line([start, end], fill=rule, width=2)
+            return
+        for step_along in range(0, max(end[0] - start[0], end[1] - start[1]) + 1, DOT_PITCH):
+            x, y = (start[0] + step_along, start[1]) if end[1] == start[1] else (start[0], start[1] + step_along)
+            draw.rectangle((x, y, x + 1, y + 1), fill=rule)
+
+    if dotted:
+        for y in range(top + 3, top + heights[0] - 2, 3):
+            for x in range(columns[0] + 3 * (y // 3 % 2), columns[-1] - 2, 6):
+                draw.rectangle((x, y, x + 1, y), fill=rule)
     y = top
     for index, (version, date, notes) in enumerate([("Version", "Date", ["Notes"])] + RELEASES):
-        draw.line([(columns[0], y), (columns[-1], y)], fill=rule, width=2)
+        draw_rule((columns[0], y), (columns[-1], y))
         for x, text in ((columns[0], version), (columns[1], date)):
             draw.text((x + pad, y + pad), text, fill="black", font=font)
         for row, note in enumerate(notes):
@@ -320,9 +337,9 @@ def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190
         if index:
             lines += [f"{version} {date} {notes[0]}"] if len(notes) == 1 else [f"{version} {date}"] + notes
         y += heights[index]
-    draw.line([(columns[0], y), (columns[-1], y)], fill=rule, width=2)
+    draw_rule((columns[0], y), (columns[-1], y))
     for x in columns:
-        draw.line([(x, top), (x, y)], fill=rule, width=2)
+        draw_rule((x, top), (x, y))
     footer = "Older releases are listed on the project site."
     draw.text((margin, y + step), footer, fill="black", font=font)
     return Page("ruled-table", image, lines + [footer], "en")

@@ -34,6 +34,18 @@ def test_a_grid_with_text_in_its_cells_is_a_table_with_one_cell_per_field():
     assert tables[0].cell_of(boxes[0]) != tables[0].cell_of(boxes[1])
 
 
+def test_dotted_rules_close_cells_and_a_halftone_header_adds_no_rules():
+    page = ruled_table_page(rule=(60, 60, 60), dotted=True)
+    gray = np.asarray(page.image.convert("L"))
+    boxes = text_boxes([52, 202, 412], [120, 179, 238, 369, 428])
+    tables = find_ruled_tables(gray, boxes)
+    assert len(tables) == 1
+    # 4 releases of 3 columns. The shaded header is ink, not a cell, and no run of its dots reaches down through
+    # the first row's text as a rule.
+    assert len(tables[0].cells) == 12
+    assert len({tables[0].cell_of(box) for box in boxes[3:]}) == 12
+
+
 def test_a_frame_around_a_paragraph_is_not_a_table():
     image, draw = canvas()
     draw.rectangle((40, 40, 860, 300), outline=120, width=2)

@@ -16,6 +16,9 @@ from deepseek_ocr_api.engines.reading_order import Box
 # than the side of the smallest cell worth finding.
 RULE_HEIGHTS = 3.0
 RULE_SLACK = 5  # pixels of thickening across a rule: a 1.5-degree skew drifts 2 px over a 3-line rule at 200 dpi
+# A dotted rule: dots at most this many line heights across, at most this far apart.
+DOT_HEIGHTS = 0.2
+DOT_GAP_HEIGHTS = 0.3
 # Ink is darker than the local background by this much (grey levels); rules in tables are often light grey.
 INK_CONTRAST = 12
 # A cell is at least this many line heights high and wide; smaller holes in the grid are where rules cross.
@@ -27,6 +30,7 @@ MAX_CELLS = 2000  # more holes than this is a grid pattern (graph paper, a textu
 # border or a row of boxes, not a table.
 CELL_LINE_SHARE = 0.85
 INSIDE_SHARE = 0.8
+SHADED_SHARE = 0.5
 
 
 @dataclass
@@ -44,14 +48,57 @@ class RuledTable:
         return min(holding, key=lambda pair: pair[1])[0] if holding else None
 
 
-def _rules(ink: np.ndarray, length: int):
-    """The horizontal and the vertical runs of ink at least `length` pixels long. The ink is thickened across a
-    rule's direction first, so that the rules of a page scanned a degree or two askew still run straight."""
+def _specks(ink: np.ndarray, line_height: float) -> np.ndarray:
+    """The specks of ink: no more than DOT_HEIGHTS line heights high (dots, the dots of a dotted rule where they
+    touch in a row, dashes, a crossing of two dotted rules), or that narrow and under half a line high (dots that
+    touch in a column). Not letters: a column of ')' joined down a table would become a rule."""
     import cv2
 
-    horizontal = cv2.morphologyEx(cv2.dilate(ink, np.ones((RULE_SLACK, 1), np.uint8)), cv2.MORPH_OPEN,
+    size = max(3, round(DOT_HEIGHTS * line_height))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    width, height = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    specks = (height <= size) | ((width <= size) & (height < line_height / 2))
+    specks[0] = False
+    return specks[labels].astype(np.uint8)
+
+
+def _joined_dots(ink: np.ndarray, line_height: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ink with the dots of dotted rules joined: across (horizontal rules) and down (vertical ones).
+
+    Specks lying in a line with small gaps are joined into runs of a line height or more (a dotted rule between two
+    crossings); a run then reaches on by a gap at each end, across the clump where another rule crosses it. Only
+    specks are joined: a line of text joined so would become a rule. A halftone fill (specks in two dimensions, a
+    line height or more each way) holds runs both ways, but they reach no further than the fill.
+    """
+    import cv2
+
+    specks = _specks(ink, line_height)
+    gap = max(3, round(DOT_GAP_HEIGHTS * line_height)) + 1
+    run = max(3, round(line_height))
+    fill = cv2.morphologyEx(cv2.morphologyEx(specks, cv2.MORPH_CLOSE, np.ones((gap, gap), np.uint8)),
+                            cv2.MORPH_OPEN, np.ones((run, run), np.uint8))
+    beside_fill = cv2.dilate(fill, np.ones((gap, gap), np.uint8))
+
+    def joined(down: bool) -> np.ndarray:
+        def along(size: int) -> np.ndarray:
+            return np.ones((size, 1) if down else (1, size), np.uint8)
+
+        runs = cv2.morphologyEx(cv2.morphologyEx(specks, cv2.MORPH_CLOSE, along(gap)), cv2.MORPH_OPEN, along(run))
+        return ink | runs | cv2.dilate(runs & (1 - beside_fill), along(2 * gap + 1))
+
+    return joined(down=False), joined(down=True)
+
+
+def _rules(ink: np.ndarray, line_height: float, length: int):
+    """The horizontal and the vertical runs of ink at least `length` pixels long, dotted rules joined. The ink is
+    thickened across a rule's direction first, so that the rules of a page scanned a degree or two askew still run
+    straight."""
+    import cv2
+
+    across, down = _joined_dots(ink, line_height)
+    horizontal = cv2.morphologyEx(cv2.dilate(across, np.ones((RULE_SLACK, 1), np.uint8)), cv2.MORPH_OPEN,
                                   np.ones((1, length), np.uint8))
-    vertical = cv2.morphologyEx(cv2.dilate(ink, np.ones((1, RULE_SLACK), np.uint8)), cv2.MORPH_OPEN,
+    vertical = cv2.morphologyEx(cv2.dilate(down, np.ones((1, RULE_SLACK), np.uint8)), cv2.MORPH_OPEN,
                                 np.ones((length, 1), np.uint8))
     return horizontal, vertical
 
@@ -76,13 +123,16 @@ def find_ruled_tables(gray: np.ndarray, lines: list[Box]) -> list[RuledTable]:
     # Beside dark text the local mean drops and a light rule fades out of the adaptive threshold; against the
     # page's own background it still shows.
     ink |= (gray < float(np.median(gray)) - 2 * INK_CONTRAST).astype(np.uint8)
-    horizontal, vertical = _rules(ink, length)
+    horizontal, vertical = _rules(ink, line_height, length)
     if not vertical.any() or not horizontal.any():
         return []
     # Rules drawn a pixel apart or meeting a pixel short of each other still close their cells.
     grid = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
     min_cell = MIN_CELL_HEIGHTS * line_height
+    # A line printed over shading (a header row shaded solid or in halftone reads as rules' ink) is in no cell;
+    # it is read beside the table, not held against it.
+    unshaded = [box for box in lines if _shaded(grid, box) < SHADED_SHARE]
     tables = []
     for label in range(1, count):
         x, y, width, height = stats[label, :4]
@@ -98,9 +148,16 @@ def find_ruled_tables(gray: np.ndarray, lines: list[Box]) -> list[RuledTable]:
             if not touches_edge and hw >= min_cell and hh >= min_cell and area >= CELL_FILL * hw * hh:
                 cells.append((float(x + hx), float(y + hy), float(x + hx + hw), float(y + hy + hh)))
         table = RuledTable((float(x), float(y), float(x + width), float(y + height)), cells)
-        if _is_grid(cells, line_height) and _holds_its_text(table, lines):
+        if _is_grid(cells, line_height) and _holds_its_text(table, unshaded):
             tables.append(table)
     return tables
+
+
+def _shaded(grid: np.ndarray, box: Box) -> float:
+    """The share of `box` that the grid's ink covers."""
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    area = grid[y0:max(y0, int(box[3])), x0:max(x0, int(box[2]))]
+    return float(area.mean()) if area.size else 0.0
 
 
 def _inside(box: Box, cell: Box) -> float:
