@@ -124,3 +124,15 @@ def test_frames_holding_columns_of_text_are_read_as_columns_not_as_a_table():
     text = to_plain_text(paragraphs(take_ruled_tables(lines, [RuledTable((0, 0, 1000, 1400), frames)])))
     firsts = [line.split(" line")[0] for line in text.splitlines() if " line 0 " in line]
     assert firsts == ["page 1", "page 2", "page 3", "page 4"]
+
+
+def test_a_stretch_of_dotted_rule_read_as_text_is_dropped_from_its_table():
+    # The detector finds a stretch of a dotted rule between cells and reads it as '…'; it is rule, not text.
+    from deepseek_ocr_api.engines.reading_order import take_ruled_tables
+    from deepseek_ocr_api.engines.ruled_tables import RuledTable
+
+    cells = [(0, 0, 300, 40), (310, 0, 600, 40), (0, 50, 300, 90), (310, 50, 600, 90)]
+    lines = [line("Name", 10, 10, 100), line("Phone", 320, 10, 420), line("Ann Lee", 10, 60, 120),
+             line("569-4345", 320, 60, 440), line("…", 300, 52, 310), line("Total 2", 10, 120, 120)]
+    text = to_plain_text(paragraphs(take_ruled_tables(lines, [RuledTable((0, 0, 600, 90), cells)])))
+    assert text.split("\n") == ["Name Phone", "Ann Lee 569-4345", "", "Total 2"], text

@@ -135,8 +135,18 @@ def take_ruled_tables(lines: list[TextLine], tables: list) -> list[TextLine]:
             continue
         taken = {id(line) for members in by_cell.values() for line in members}
         members = [line for line in result if id(line) in taken]
-        result = [line for line in result if id(line) not in taken] + [_ruled_table(table.cells, by_cell, members)]
+        result = [line for line in result if id(line) not in taken and not _is_rule(line, table)]
+        result.append(_ruled_table(table.cells, by_cell, members))
     return result
+
+
+def _is_rule(line: TextLine, table) -> bool:
+    """Whether a line is a piece of the table's rules read as text: in no cell, inside the table, without a letter
+    or a digit (a stretch of dotted rule comes back as '…' or '....')."""
+    x, y = (line.pixels[0] + line.pixels[2]) / 2, (line.pixels[1] + line.pixels[3]) / 2
+    x0, y0, x1, y1 = table.box
+    return (x0 <= x <= x1 and y0 <= y <= y1 and table.cell_of(line.pixels) is None
+            and not any(char.isalnum() for char in line.text))
 
 
 def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: list[TextLine]) -> RuledTableLine:
