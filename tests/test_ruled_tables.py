@@ -46,6 +46,19 @@ def test_dotted_rules_close_cells_and_a_halftone_header_adds_no_rules():
     assert len({tables[0].cell_of(box) for box in boxes[3:]}) == 12
 
 
+def test_speckled_noise_of_a_poor_scan_joins_into_no_rules():
+    # One pixel in 16 starts a 2-pixel speck: joined along rows and columns as dotted rules are, the noise
+    # would rule the cells across and the table would be lost.
+    page = ruled_table_page()
+    gray = np.asarray(page.image.convert("L")).copy()
+    noise = np.random.default_rng(0).random(gray.shape) < 0.06
+    gray[noise] = 0
+    gray[:-1][noise[1:]] = 0
+    boxes = text_boxes([52, 202, 412], [120, 179, 238, 369, 428])
+    tables = find_ruled_tables(gray, boxes)
+    assert [len(table.cells) for table in tables] == [15]
+
+
 def test_a_frame_around_a_paragraph_is_not_a_table():
     image, draw = canvas()
     draw.rectangle((40, 40, 860, 300), outline=120, width=2)

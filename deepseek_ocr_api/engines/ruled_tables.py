@@ -19,6 +19,8 @@ RULE_SLACK = 5  # pixels of thickening across a rule: a 1.5-degree skew drifts 2
 # A dotted rule: dots at most this many line heights across, at most this far apart.
 DOT_HEIGHTS = 0.2
 DOT_GAP_HEIGHTS = 0.3
+BAND_HEIGHTS = 3.0  # a band shaded in dots is at most this many line heights across
+NOISE_SHARE = 0.02  # wider fields of specks over more of the page than this: a noisy scan or a halftone picture
 # Ink is darker than the local background by this much (grey levels); rules in tables are often light grey.
 INK_CONTRAST = 12
 # A cell is at least this many line heights high and wide; smaller holes in the grid are where rules cross.
@@ -67,26 +69,37 @@ def _joined_dots(ink: np.ndarray, line_height: float) -> tuple[np.ndarray, np.nd
 
     Specks lying in a line with small gaps are joined into runs of a line height or more (a dotted rule between two
     crossings); a run then reaches on by a gap at each end, across the clump where another rule crosses it. Only
-    specks are joined: a line of text joined so would become a rule. A halftone fill (specks in two dimensions, a
-    line height or more each way) holds runs both ways, but they reach no further than the fill.
+    specks are joined: a line of text joined so would become a rule. A band shaded in a halftone (specks in two
+    dimensions, a line height or more each way, up to BAND_HEIGHTS across) holds runs both ways, so it is ink, but
+    they reach no further than the band. A wider field of specks holds none, and where such fields cover more than
+    NOISE_SHARE of the page (a noisy scan), no dots are joined at all: there dotted rules cannot be told from noise.
     """
     import cv2
 
     specks = _specks(ink, line_height)
     gap = max(3, round(DOT_GAP_HEIGHTS * line_height)) + 1
     run = max(3, round(line_height))
+
+    def along(size: int, down: bool) -> np.ndarray:
+        return np.ones((size, 1) if down else (1, size), np.uint8)
+
+    runs = [cv2.morphologyEx(cv2.morphologyEx(specks, cv2.MORPH_CLOSE, along(gap, down)), cv2.MORPH_OPEN,
+                             along(run, down)) for down in (False, True)]
+    if not any((direction > ink).any() for direction in runs):
+        return ink, ink  # nothing joined (most pages: no dotted rule, or only solid ones): spare the rest
     fill = cv2.morphologyEx(cv2.morphologyEx(specks, cv2.MORPH_CLOSE, np.ones((gap, gap), np.uint8)),
                             cv2.MORPH_OPEN, np.ones((run, run), np.uint8))
     beside_fill = cv2.dilate(fill, np.ones((gap, gap), np.uint8))
-
-    def joined(down: bool) -> np.ndarray:
-        def along(size: int) -> np.ndarray:
-            return np.ones((size, 1) if down else (1, size), np.uint8)
-
-        runs = cv2.morphologyEx(cv2.morphologyEx(specks, cv2.MORPH_CLOSE, along(gap)), cv2.MORPH_OPEN, along(run))
-        return ink | runs | cv2.dilate(runs & (1 - beside_fill), along(2 * gap + 1))
-
-    return joined(down=False), joined(down=True)
+    # A shaded band (a header row) is ink; a wider field of specks (noise on a poor scan, a halftone picture)
+    # holds no rules.
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(fill, connectivity=8)
+    field = np.minimum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) > BAND_HEIGHTS * line_height
+    field[0] = False
+    no_rules = 1 - field[labels].astype(np.uint8)
+    if 1 - no_rules.mean() > NOISE_SHARE:
+        return ink, ink  # specks everywhere: dots in a line are no sign of a rule on this page
+    return tuple(ink | (direction & no_rules) | cv2.dilate(direction & (1 - beside_fill), along(2 * gap + 1, down))
+                 for direction, down in zip(runs, (False, True)))
 
 
 def _rules(ink: np.ndarray, line_height: float, length: int):
