@@ -298,12 +298,13 @@ RELEASES = [("1.0", "2021-03-01", ["First public release"]),
             ("2.0", "2022-09-30", ["Jobs for long documents", "A command line client"])]
 
 
-def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190), dotted: bool = False) -> Page:
+def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190), dotted: bool = False,
+                     header_fill: tuple[int, int, int] | None = None) -> Page:
     """A version history in a table ruled in light grey, as manuals print one: a notes cell holds several lines
     beside the one-line version and date of its row. Read cell by cell: a row's version and date, then its notes.
 
     `dotted`: ruled in dotted lines instead, under a header row shaded with a halftone of dots, as analysts'
-    reports print their tables."""
+    reports print their tables. `header_fill`: the header row's cells filled with this colour."""
     font = _font("en", size)
     step, pad, margin = int(size * 1.45), 14, 40
     columns = (margin, margin + 150, margin + 360, margin + 900)  # version | date | notes
@@ -323,6 +324,8 @@ def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190
             x, y = (start[0] + step_along, start[1]) if end[1] == start[1] else (start[0], start[1] + step_along)
             draw.rectangle((x, y, x + 1, y + 1), fill=rule)
 
+    if header_fill:
+        draw.rectangle((columns[0], top, columns[-1], top + heights[0]), fill=header_fill)
     if dotted:
         for y in range(top + 3, top + heights[0] - 2, 3):
             for x in range(columns[0] + 3 * (y // 3 % 2), columns[-1] - 2, 6):

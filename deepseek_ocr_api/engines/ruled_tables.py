@@ -15,6 +15,7 @@ from deepseek_ocr_api.engines.reading_order import Box
 # A rule is a straight run of ink at least this many line heights long: longer than any stroke of a letter, shorter
 # than the side of the smallest cell worth finding.
 RULE_HEIGHTS = 3.0
+RULE_GAP = 3  # pixels: a rule broken for no more than this runs on
 RULE_SLACK = 5  # pixels of thickening across a rule: a 1.5-degree skew drifts 2 px over a 3-line rule at 200 dpi
 # A dotted rule: dots at most this many line heights across, at most this far apart.
 DOT_HEIGHTS = 0.2
@@ -33,6 +34,7 @@ MAX_CELLS = 2000  # more holes than this is a grid pattern (graph paper, a textu
 CELL_LINE_SHARE = 0.85
 INSIDE_SHARE = 0.8
 SHADED_SHARE = 0.5
+FILL_HEIGHTS = 0.5  # an area of flat shade this many line heights across both ways is a filled cell, not a rule
 
 
 @dataclass
@@ -105,15 +107,21 @@ def _joined_dots(ink: np.ndarray, line_height: float) -> tuple[np.ndarray, np.nd
 def _rules(ink: np.ndarray, line_height: float, length: int):
     """The horizontal and the vertical runs of ink at least `length` pixels long, dotted rules joined. The ink is
     thickened across a rule's direction first, so that the rules of a page scanned a degree or two askew still run
-    straight."""
+    straight. Pieces of rule a line height long or more, broken for a few pixels (where a shaded header row's
+    separator meets the rule under the row), run on."""
     import cv2
 
+    def runs(image: np.ndarray, down: bool) -> np.ndarray:
+        def along(size: int) -> np.ndarray:
+            return np.ones((size, 1) if down else (1, size), np.uint8)
+
+        thick = cv2.dilate(image, np.ones((1, RULE_SLACK) if down else (RULE_SLACK, 1), np.uint8))
+        pieces = cv2.morphologyEx(thick, cv2.MORPH_OPEN, along(max(3, round(line_height))))
+        return cv2.morphologyEx(thick | cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, along(RULE_GAP + 1)),
+                                cv2.MORPH_OPEN, along(length))
+
     across, down = _joined_dots(ink, line_height)
-    horizontal = cv2.morphologyEx(cv2.dilate(across, np.ones((RULE_SLACK, 1), np.uint8)), cv2.MORPH_OPEN,
-                                  np.ones((1, length), np.uint8))
-    vertical = cv2.morphologyEx(cv2.dilate(down, np.ones((1, RULE_SLACK), np.uint8)), cv2.MORPH_OPEN,
-                                np.ones((length, 1), np.uint8))
-    return horizontal, vertical
+    return runs(across, down=False), runs(down, down=True)
 
 
 def find_ruled_tables(gray: np.ndarray, lines: list[Box]) -> list[RuledTable]:
@@ -134,8 +142,11 @@ def find_ruled_tables(gray: np.ndarray, lines: list[Box]) -> list[RuledTable]:
     block = max(15, round(2 * line_height)) | 1
     ink = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_CONTRAST)
     # Beside dark text the local mean drops and a light rule fades out of the adaptive threshold; against the
-    # page's own background it still shows.
-    ink |= (gray < float(np.median(gray)) - 2 * INK_CONTRAST).astype(np.uint8)
+    # page's own background it still shows. The inside of a shaded cell (a header row filled grey or in colour) is
+    # no ink: its edge still closes the cell, and the adaptive threshold draws its text.
+    dark = (gray < float(np.median(gray)) - 2 * INK_CONTRAST).astype(np.uint8)
+    square = np.ones((max(3, round(FILL_HEIGHTS * line_height)),) * 2, np.uint8)
+    ink |= dark & (1 - cv2.erode(cv2.morphologyEx(dark, cv2.MORPH_OPEN, square), square))
     horizontal, vertical = _rules(ink, line_height, length)
     if not vertical.any() or not horizontal.any():
         return []
