@@ -154,8 +154,8 @@ def find_ruled_tables(gray: np.ndarray, lines: list[Box]) -> list[RuledTable]:
     grid = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
     min_cell = MIN_CELL_HEIGHTS * line_height
-    # A line printed over shading (a header row shaded solid or in halftone reads as rules' ink) is in no cell;
-    # it is read beside the table, not held against it.
+    # A line printed over shading that reads as rules' ink (a header row in halftone) is in no cell; it is read
+    # beside the table, not held against it.
     unshaded = [box for box in lines if _shaded(grid, box) < SHADED_SHARE]
     tables = []
     for label in range(1, count):
