@@ -36,8 +36,8 @@ MODEL_SIZES = ("small", "tiny")  # OCR_EMBEDDED_MODEL: small is more accurate, t
 # over DETECTOR_MAX_SIDE. Its activations grow with every pixel (a blank 3000x3000 page took 3.2 GB at full size),
 # and a 2-px-wide strip scaled up to 736 px on its short side asked for 20 GB. Lines are recognised from the page
 # itself, at full resolution; only finding them happens at this size.
-# The recogniser reads a line scaled to REC_HEIGHT pixels high, one time step per STEP_PIXELS of that width.
-REC_HEIGHT = 48
+# The recogniser reads a line scaled to its input height (rec_image_shape), one time step per STEP_PIXELS of the
+# scaled width.
 STEP_PIXELS = 8
 DETECTOR_MIN_SIDE = 736
 DETECTOR_MAX_SIDE = 2560
@@ -245,7 +245,8 @@ class EmbeddedEngine(Engine):
                 quads.append(trim_to_ink(piece, piece_crop) if width > height else piece)
                 crops.append(piece_crop)
         recognised = self._ocr.text_recognizer(crops)
-        found = [(spaced(text, steps, crop, STEP_PIXELS * crop.shape[0] / REC_HEIGHT).strip(), quad.tolist(),
+        input_height = self._ocr.text_recognizer.rec_image_shape[1]
+        found = [(spaced(text, steps, crop, STEP_PIXELS * crop.shape[0] / input_height).strip(), quad.tolist(),
                   float(score))
                  for quad, crop, (text, score, steps) in zip(quads, crops, recognised) if score >= self._ocr.drop_score]
         lines = drop_stray_chinese(lines_from_quads([item for item in found if item[0]]))

@@ -170,7 +170,7 @@ def spaced(text: str, steps: list[tuple[int, int]], crop: np.ndarray, step_width
             right = (sum(steps[index]) / 2 + 0.5) * step_width
             within = inked[(inked >= left) & (inked <= right)]
             edges = np.concatenate(([left], within, [right]))
-            if len(edges) > 1 and float(np.diff(edges).max()) - 1 >= WIDE_SPACE_HEIGHTS * height:
+            if float(np.diff(edges).max()) - 1 >= WIDE_SPACE_HEIGHTS * height:
                 result += " "
         result += after
     return result

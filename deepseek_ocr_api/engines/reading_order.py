@@ -143,9 +143,7 @@ def take_ruled_tables(lines: list[TextLine], tables: list) -> list[TextLine]:
 def _is_rule(line: TextLine, table) -> bool:
     """Whether a line is a piece of the table's rules read as text: in no cell, inside the table, without a letter
     or a digit (a stretch of dotted rule comes back as '…' or '....')."""
-    x, y = (line.pixels[0] + line.pixels[2]) / 2, (line.pixels[1] + line.pixels[3]) / 2
-    x0, y0, x1, y1 = table.box
-    return (x0 <= x <= x1 and y0 <= y <= y1 and table.cell_of(line.pixels) is None
+    return (table.encloses(line.pixels) and table.cell_of(line.pixels) is None
             and not any(char.isalnum() for char in line.text))
 
 

@@ -44,12 +44,22 @@ class RuledTable:
     box: Box
     cells: list[Box]
 
+    def encloses(self, box: Box) -> bool:
+        """Whether the middle of `box` lies inside the table."""
+        x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        return self.box[0] <= x <= self.box[2] and self.box[1] <= y <= self.box[3]
+
     def cell_of(self, box: Box) -> int | None:
         """The index of the smallest cell holding the middle of `box`, or None."""
         x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         holding = [(index, (cell[2] - cell[0]) * (cell[3] - cell[1])) for index, cell in enumerate(self.cells)
                    if cell[0] <= x <= cell[2] and cell[1] <= y <= cell[3]]
         return min(holding, key=lambda pair: pair[1])[0] if holding else None
+
+
+def _along(size: int, down: bool) -> np.ndarray:
+    """A line of `size` pixels: down the page, or across it."""
+    return np.ones((size, 1) if down else (1, size), np.uint8)
 
 
 def _specks(ink: np.ndarray, line_height: float) -> np.ndarray:
@@ -81,12 +91,8 @@ def _joined_dots(ink: np.ndarray, line_height: float) -> tuple[np.ndarray, np.nd
     specks = _specks(ink, line_height)
     gap = max(3, round(DOT_GAP_HEIGHTS * line_height)) + 1
     run = max(3, round(line_height))
-
-    def along(size: int, down: bool) -> np.ndarray:
-        return np.ones((size, 1) if down else (1, size), np.uint8)
-
-    runs = [cv2.morphologyEx(cv2.morphologyEx(specks, cv2.MORPH_CLOSE, along(gap, down)), cv2.MORPH_OPEN,
-                             along(run, down)) for down in (False, True)]
+    runs = [cv2.morphologyEx(cv2.morphologyEx(specks, cv2.MORPH_CLOSE, _along(gap, down)), cv2.MORPH_OPEN,
+                             _along(run, down)) for down in (False, True)]
     if not any((direction > ink).any() for direction in runs):
         return ink, ink  # nothing joined (most pages: no dotted rule, or only solid ones): spare the rest
     fill = cv2.morphologyEx(cv2.morphologyEx(specks, cv2.MORPH_CLOSE, np.ones((gap, gap), np.uint8)),
@@ -100,7 +106,7 @@ def _joined_dots(ink: np.ndarray, line_height: float) -> tuple[np.ndarray, np.nd
     no_rules = 1 - field[labels].astype(np.uint8)
     if 1 - no_rules.mean() > NOISE_SHARE:
         return ink, ink  # specks everywhere: dots in a line are no sign of a rule on this page
-    return tuple(ink | (direction & no_rules) | cv2.dilate(direction & (1 - beside_fill), along(2 * gap + 1, down))
+    return tuple(ink | (direction & no_rules) | cv2.dilate(direction & (1 - beside_fill), _along(2 * gap + 1, down))
                  for direction, down in zip(runs, (False, True)))
 
 
@@ -112,13 +118,10 @@ def _rules(ink: np.ndarray, line_height: float, length: int):
     import cv2
 
     def runs(image: np.ndarray, down: bool) -> np.ndarray:
-        def along(size: int) -> np.ndarray:
-            return np.ones((size, 1) if down else (1, size), np.uint8)
-
-        thick = cv2.dilate(image, np.ones((1, RULE_SLACK) if down else (RULE_SLACK, 1), np.uint8))
-        pieces = cv2.morphologyEx(thick, cv2.MORPH_OPEN, along(max(3, round(line_height))))
-        return cv2.morphologyEx(thick | cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, along(RULE_GAP + 1)),
-                                cv2.MORPH_OPEN, along(length))
+        thick = cv2.dilate(image, _along(RULE_SLACK, not down))
+        pieces = cv2.morphologyEx(thick, cv2.MORPH_OPEN, _along(max(3, round(line_height)), down))
+        return cv2.morphologyEx(thick | cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, _along(RULE_GAP + 1, down)),
+                                cv2.MORPH_OPEN, _along(length, down))
 
     across, down = _joined_dots(ink, line_height)
     return runs(across, down=False), runs(down, down=True)
@@ -193,8 +196,7 @@ def _inside(box: Box, cell: Box) -> float:
 
 
 def _holds_its_text(table: RuledTable, lines: list[Box]) -> bool:
-    x0, y0, x1, y1 = table.box
-    within = [box for box in lines if x0 <= (box[0] + box[2]) / 2 <= x1 and y0 <= (box[1] + box[3]) / 2 <= y1]
+    within = [box for box in lines if table.encloses(box)]
     if not within:
         return False
     in_cells = sum(1 for box in within if any(_inside(box, cell) >= INSIDE_SHARE for cell in table.cells))
