@@ -21,14 +21,14 @@ MAX_CAP_GAP_LINES = 1.5
 MIN_SCORE = 0.8  # the recogniser's confidence in the initial
 
 
-def _free_below(line: TextLine, lines: list[TextLine], left: float, bottom: float) -> float:
+def _free_below(index: int, line: TextLine, boxes: np.ndarray, left: float, bottom: float) -> float:
     """How far down the area left of `line` (from `left` to the line, from its top to `bottom`) is free of other
-    lines: the top of the first line in it, or `bottom`."""
+    lines: the top of the first line in it, or `bottom`. `boxes` holds every line's pixels, `line`'s at `index`."""
     x0, y0 = line.pixels[0], line.pixels[1]
     margin = 0.5 * line.height  # the paragraph's next lines, set beside the cap, start where this one does
-    tops = [other.pixels[1] for other in lines if other is not line and other.pixels[2] > left
-            and other.pixels[0] < x0 - margin and other.pixels[3] > y0 and other.pixels[1] < bottom]
-    return min(tops, default=bottom)
+    inside = ((boxes[:, 2] > left) & (boxes[:, 0] < x0 - margin) & (boxes[:, 3] > y0) & (boxes[:, 1] < bottom))
+    inside[index] = False
+    return float(boxes[inside, 1].min()) if inside.any() else bottom
 
 
 def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.ndarray], tuple[str, float]]
@@ -39,22 +39,24 @@ def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.n
         return lines
     body = float(np.median([line.height for line in lines]))
     dark_on_light = float(np.median(gray)) >= 128
+    boxes = np.array([line.pixels for line in lines], dtype=np.float64)
     result = []
-    for line in lines:
+    for index, line in enumerate(lines):
         x0, y0 = int(line.pixels[0]), int(line.pixels[1])
         left = max(0, int(x0 - (MAX_CAP_WIDTH_LINES + MAX_CAP_GAP_LINES) * body))
         top = max(0, int(y0 - 0.6 * body))
-        bottom = int(_free_below(line, lines, left, min(gray.shape[0], y0 + MAX_CAP_LINES * body)))
+        bottom = int(_free_below(index, line, boxes, left, min(gray.shape[0], y0 + MAX_CAP_LINES * body)))
         # A drop cap spans several lines, so the next line is set beside it too, starting where this one does.
-        beside = any(other is not line and abs(other.pixels[0] - x0) < 0.5 * body
-                     and y0 < other.pixels[1] < y0 + 2.5 * body for other in lines)
-        if x0 - left < body or bottom - y0 < MIN_CAP_LINES * body or not beside:
+        beside = (np.abs(boxes[:, 0] - x0) < 0.5 * body) & (y0 < boxes[:, 1]) & (boxes[:, 1] < y0 + 2.5 * body)
+        beside[index] = False
+        if x0 - left < body or bottom - y0 < MIN_CAP_LINES * body or not beside.any():
             result.append(line)
             continue
         area = gray[top:bottom, left:x0]
         ink = area < 128 if dark_on_light else area > 128
-        for other in lines:  # ink that belongs to a line the detector found is not a cap
-            ox0, oy0, ox1, oy1 = (int(value) for value in other.pixels)
+        # Ink that belongs to a line the detector found is not a cap: blank out every line that reaches the area.
+        for ox0, oy0, ox1, oy1 in boxes[(boxes[:, 3] > top) & (boxes[:, 1] < bottom) & (boxes[:, 2] > left)
+                                        & (boxes[:, 0] < x0)].astype(int):
             ink[max(0, oy0 - top):max(0, oy1 - top), max(0, ox0 - left):max(0, ox1 - left)] = False
         rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
         found = None
