@@ -126,6 +126,25 @@ def test_frames_holding_columns_of_text_are_read_as_columns_not_as_a_table():
     assert firsts == ["page 1", "page 2", "page 3", "page 4"]
 
 
+def test_a_sidebar_beside_running_text_is_a_column_even_where_its_rows_line_up_with_the_text():
+    # An analyst report: key figures down the left, the report's text on the right, at the same line pitch. Ten
+    # of the sidebar's fourteen lines sit on rows of the text by chance; read as a table, each would be glued to
+    # a line of the text.
+    text = [line(f"line {i} of the report's running text, which goes on", 600, 100 + 30 * i, 1100) for i in range(20)]
+    sidebar = [line(f"Figure {i}: ${i}.50", 40, 100 + 30 * i, 420) for i in range(10)]
+    sidebar += [line(f"Figure {i}: ${i}.50", 40, 115 + 30 * i, 420) for i in range(12, 16)]  # between rows
+    assert lines_of(sidebar + text) == [item.text for item in sidebar + text]
+    # Labels each beside their line of text are a table's rows, read across.
+    labels = [line(f"Figure {i}: ${i}.50", 40, 100 + 30 * i, 420) for i in range(14)]
+    assert lines_of(labels + text)[:14] == [f"{label.text} {row.text}" for label, row in zip(labels, text)]
+    # A printed line cut in two at a wide space, with a short line under it, stays one row: two short lines are
+    # no sidebar.
+    cut = [line("driven mainly by", 40, 100, 300), line("Fosterville mine.", 40, 130, 300),
+           line("increased production/reserves on higher grades at the flagship", 330, 100, 1100)]
+    assert lines_of(cut) == ["driven mainly by increased production/reserves on higher grades at the flagship",
+                             "Fosterville mine."]
+
+
 def test_a_stretch_of_dotted_rule_read_as_text_is_dropped_from_its_table():
     # The detector finds a stretch of a dotted rule between cells and reads it as '…'; it is rule, not text.
     from deepseek_ocr_api.engines.reading_order import take_ruled_tables
