@@ -211,7 +211,7 @@ class DetectorSession(ArenaSession):
     """The detector's session: its arena is given back as soon as each page's run is over, before the recognisers
     run. The detector runs once per page, mostly at a size it has not seen, and without an arena each of its
     activations (tens of MB) is mapped from the OS and unmapped again on such a run. With one, the dev set's 33
-    document pages took 51-56 s of detector instead of 59-63 s (the 45 pages, read whole: 224 s instead of 240 s),
+    document pages took 51-56 s of detector instead of 59-63 s (the 45 pages, read whole: 224 s instead of 240 s).
     Its peak over those pages was lower (1.25 GB of the process instead of 1.36-1.41 GB); on the largest input
     (2560x2560) it was 1.51-1.56 GB instead of 1.38-1.52 GB. Kept, the arena held 430 MB after a 2400 px page."""
 
