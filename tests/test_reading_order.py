@@ -145,6 +145,35 @@ def test_a_sidebar_beside_running_text_is_a_column_even_where_its_rows_line_up_w
                              "Fosterville mine."]
 
 
+def test_a_report_and_its_sidebar_are_columns_where_only_half_their_lines_meet_on_rows():
+    # An analyst report's left part holds text and a table of figures, its right part a sidebar, both at the same
+    # line pitch: neither side is running text. Twelve rows line up by chance, half the boxes on both sides, and
+    # read as a table each line of the sidebar would be glued to a line of the report.
+    report = [line(f"line {i} of the report's running text, which goes on", 40, 100 + 30 * i, 640) for i in range(10)]
+    report += [line(f"Revenue {i}: {i}15.9", 40, 100 + 30 * i, 400) for i in range(10, 22)]
+    sidebar = [line(f"Key figure {i}", 700, 100 + 30 * i, 1000) for i in range(12)]
+    sidebar += [line(f"Key figure {i}", 700, 115 + 30 * i, 1000) for i in range(12, 20)]  # between rows
+    assert lines_of(report + sidebar) == [item.text for item in report + sidebar]
+    # A table whose label side has headings with no figure beside them: nearly every figure has its label.
+    labels = [line(f"Revenue {i} (US$ m)", 40, 100 + 30 * i, 400) for i in range(14)]
+    figures = [line(f"{i}15.9", 700, 100 + 30 * i, 800) for i in range(14) if i % 4]
+    assert lines_of(labels + figures)[1] == "Revenue 1 (US$ m) 115.9"
+
+
+def test_a_tagline_alone_at_the_end_of_a_slides_header_bar_is_read_in_its_row_not_after_the_slide():
+    # A blank gap runs from the tagline down the whole slide, beside the title and the bullets: one line is no
+    # column, so the tagline is read with the header bar, not after the last bullet.
+    header = [line("Cloud Community | DevOps Platform", 40, 20, 420), line("Work Like Alibaba", 1600, 20, 1950)]
+    title = [line("Test data centre: managing parameters", 500, 120, 1500, 40)]
+    bullets = [line(f"bullet {i}: parameters may be grouped and run in order", 280, 250 + 50 * i, 1250)
+               for i in range(6)]
+    assert lines_of(header + title + bullets) == [
+        "Cloud Community | DevOps Platform Work Like Alibaba", title[0].text] + [item.text for item in bullets]
+    # Two lines beside the rest are a column still.
+    side = [line("Work Like Alibaba", 1600, 20, 1950), line("and nothing else", 1600, 60, 1950)]
+    assert lines_of(header[:1] + side + title + bullets)[-2:] == [item.text for item in side]
+
+
 def test_a_stretch_of_dotted_rule_read_as_text_is_dropped_from_its_table():
     # The detector finds a stretch of a dotted rule between cells and reads it as '…'; it is rule, not text.
     from deepseek_ocr_api.engines.reading_order import take_ruled_tables
