@@ -174,6 +174,19 @@ def test_a_tagline_alone_at_the_end_of_a_slides_header_bar_is_read_in_its_row_no
     assert lines_of(header[:1] + side + title + bullets)[-2:] == [item.text for item in side]
 
 
+def test_a_heading_atop_the_left_column_is_not_glued_to_the_line_carried_over_at_the_top_of_the_right_one():
+    # A paper's page: running header, then two columns. The left one opens with a section heading; the right one
+    # with the last, short line of a paragraph carried over from the previous page's column. That row alone has no
+    # gutter (the short line is no column), but the rows below cut it at theirs.
+    header = [line("2", 160, 200, 180), line("Journal of Computers", 660, 200, 1000), line("2019", 1400, 200, 1480)]
+    heading, carried = line("1 Introduction", 140, 280, 700), line("symbols.", 860, 280, 940)
+    left = [line(f"left column, line {i} of the paper's running text", 140, 320 + 30 * i, 780) for i in range(10)]
+    right = [line(f"right column, line {i} of the paper's running text", 860, 320 + 30 * i, 1480) for i in range(10)]
+    found = lines_of(header + [heading, carried] + left + right)
+    assert found == ["2 Journal of Computers 2019", heading.text] + [item.text for item in left] + [
+        carried.text] + [item.text for item in right]
+
+
 def test_a_stretch_of_dotted_rule_read_as_text_is_dropped_from_its_table():
     # The detector finds a stretch of a dotted rule between cells and reads it as '…'; it is rule, not text.
     from deepseek_ocr_api.engines.reading_order import take_ruled_tables

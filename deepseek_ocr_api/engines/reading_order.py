@@ -344,6 +344,15 @@ def _is_table(left: list[TextLine], right: list[TextLine]) -> bool:
     return paired_left + paired_right >= 0.5 * (len(left) + len(right))
 
 
+def _opens_columns(row: list[TextLine], below: list[TextLine]) -> bool:
+    """Whether a row with no gutter of its own is the first row of two columns: the gutter it shares with the row
+    below cuts it in two. Its right-hand part alone is too narrow for a column (a paper's section heading beside
+    the last line of a paragraph carried over, "符号。"), so alone it looks like one line across the page."""
+    gutter = _column_gutter(row + below)
+    return gutter is not None and any(line.box[2] <= gutter for line in row) and any(
+        line.box[0] >= gutter for line in row)
+
+
 def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
     """Split lines into columns in reading order (top to bottom, then left column before right); the rows of a
     table or receipt are kept whole, read left to right."""
@@ -364,10 +373,13 @@ def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
     # No gutter through the whole region, or one beside a single line: group consecutive bands that share a column structure
     # (a full-width title, then two columns, then a full-width footer) and cut each group again.
     groups: list[list[TextLine]] = []
-    for row in _rows(lines):
+    rows = _rows(lines)
+    for index, row in enumerate(rows):
         if groups:
             merged = groups[-1] + row
             both_single = _column_gutter(groups[-1]) is None and _column_gutter(row) is None
+            if both_single and index + 1 < len(rows) and _opens_columns(row, rows[index + 1]):
+                both_single = False
             if both_single or _column_gutter(merged) is not None:
                 groups[-1] = merged
                 continue
