@@ -325,6 +325,11 @@ SIDEBAR_LINES = 10
 PAIRED_ONE_SIDE = 0.7
 
 
+def _paired(lines: list[TextLine], others: list[TextLine]) -> int:
+    """How many of `lines` have a box of `others` on the same row."""
+    return sum(1 for line in lines if any(_same_row(line, other) for other in others))
+
+
 def _is_table(left: list[TextLine], right: list[TextLine]) -> bool:
     """Whether two sides of a gutter are the cells of rows (a table, a receipt) rather than two columns of text:
     they are not both running text, most boxes of the page part have a partner on the same row across it, most of
@@ -332,8 +337,7 @@ def _is_table(left: list[TextLine], right: list[TextLine]) -> bool:
     left_prose, right_prose = _is_prose(left), _is_prose(right)
     if left_prose and right_prose:
         return False
-    paired_left = sum(1 for line in left if any(_same_row(line, other) for other in right))
-    paired_right = sum(1 for line in right if any(_same_row(line, other) for other in left))
+    paired_left, paired_right = _paired(left, right), _paired(right, left)
     if left_prose != right_prose:
         beside, paired = (right, paired_right) if left_prose else (left, paired_left)
         if len(beside) >= SIDEBAR_LINES and paired < PAIRED_BESIDE_PROSE * len(beside):
@@ -370,8 +374,8 @@ def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
     gap = _column_gutter(lines, any_width=True)
     if gap is not None and _is_table(*_split_at(lines, gap)):
         return [TableLines(lines)]
-    # No gutter through the whole region, or one beside a single line: group consecutive bands that share a column structure
-    # (a full-width title, then two columns, then a full-width footer) and cut each group again.
+    # No gutter through the whole region, or one beside a single line: group consecutive bands that share a column
+    # structure (a full-width title, then two columns, then a full-width footer) and cut each group again.
     groups: list[list[TextLine]] = []
     rows = _rows(lines)
     for index, row in enumerate(rows):
