@@ -110,7 +110,7 @@ def test_a_large_page_leaves_no_detector_memory_behind(embedded_engine):
     large = page.resize((page.width * 2, page.height * 2))  # 2400 px wide: the detector's input at full size
     embedded_engine.release_memory()
     before = memory_mb(os.getpid(), "VmRSS")
-    lines = embedded_engine.read_lines(large)
+    lines, _ = embedded_engine.read_lines(large)
     embedded_engine.release_memory()
     assert lines and memory_mb(os.getpid(), "VmRSS") - before < 100
 

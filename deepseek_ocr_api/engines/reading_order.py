@@ -78,22 +78,32 @@ def drop_stray_chinese(lines: list[TextLine]) -> list[TextLine]:
     return kept
 
 
-def lines_from_quads(found: list[tuple[str, list, float]]) -> list[TextLine]:
-    """Lines from the detector's quadrilaterals (top-left, top-right, bottom-right, bottom-left) with their text
-    and score. On a skewed page (a photographed receipt) each line is also placed in the page turned straight, so
-    that a row of a receipt stays one row across its width."""
-    angle = skew([quad for _, quad, _ in found])
-    straighten = abs(math.degrees(angle)) >= MIN_SKEW_DEGREES
+def straightening(quads: list) -> float:
+    """The angle (radians) by which layout turns the page straight: its skew, or 0 below MIN_SKEW_DEGREES."""
+    angle = skew(quads)
+    return angle if abs(math.degrees(angle)) >= MIN_SKEW_DEGREES else 0.0
+
+
+def turned_straight(x: float, y: float, angle: float) -> tuple[float, float]:
+    """A point of the page in the page turned straight (turned by -`angle` about the page's origin)."""
     cos, sin = math.cos(-angle), math.sin(-angle)
+    return x * cos - y * sin, x * sin + y * cos
+
+
+def lines_from_quads(found: list[tuple[str, list, float]], angle: float | None = None) -> list[TextLine]:
+    """Lines from the detector's quadrilaterals (top-left, top-right, bottom-right, bottom-left) with their text
+    and score. On a skewed page (a photographed receipt) each line is also placed in the page turned straight by
+    `angle` (by default the quads' `straightening`), so that a row of a receipt stays one row across its width."""
+    if angle is None:
+        angle = straightening([quad for _, quad, _ in found])
     lines = []
     for text, quad, score in found:
         xs, ys = [point[0] for point in quad], [point[1] for point in quad]
         page_box = (min(xs), min(ys), max(xs), max(ys))
-        if not straighten:
+        if not angle:
             lines.append(TextLine(text, page_box, score))
             continue
-        turned_x = [x * cos - y * sin for x, y in zip(xs, ys)]
-        turned_y = [x * sin + y * cos for x, y in zip(xs, ys)]
+        turned_x, turned_y = zip(*(turned_straight(x, y, angle) for x, y in zip(xs, ys)))
         lines.append(TextLine(text, (min(turned_x), min(turned_y), max(turned_x), max(turned_y)), score, page_box))
     return lines
 
@@ -118,15 +128,16 @@ MAX_CELL_LINES = 15
 
 
 def take_ruled_tables(lines: list[TextLine], tables: list) -> list[TextLine]:
-    """The lines with those inside the cells of each ruled table (ruled_tables.RuledTable) replaced by one
-    RuledTableLine. Cells are read row by row (a row starts at a rule), left to right, each top to bottom."""
+    """The lines with those inside the cells of each ruled table (ruled_tables.RuledTable, in the lines' `box`
+    pixels) replaced by one RuledTableLine. Cells are read row by row (a row starts at a rule), left to right, each
+    top to bottom."""
     result = list(lines)
     for table in tables:
         by_cell: dict[int, list[TextLine]] = {}
         for line in result:
             if isinstance(line, RuledTableLine):
                 continue  # tables do not nest
-            cell = table.cell_of(line.pixels)
+            cell = table.cell_of(line.box)
             if cell is not None:
                 by_cell.setdefault(cell, []).append(line)
         # A frame holding a column of running text (the pages of a 4-up transcript, boxed panels) is a layout, not
@@ -143,7 +154,7 @@ def take_ruled_tables(lines: list[TextLine], tables: list) -> list[TextLine]:
 def _is_rule(line: TextLine, table) -> bool:
     """Whether a line is a piece of the table's rules read as text: in no cell, inside the table, without a letter
     or a digit (a stretch of dotted rule comes back as '…' or '....')."""
-    return (table.encloses(line.pixels) and table.cell_of(line.pixels) is None
+    return (table.encloses(line.box) and table.cell_of(line.box) is None
             and not any(char.isalnum() for char in line.text))
 
 
