@@ -261,6 +261,25 @@ def item_table_page(size: int = 24) -> Page:
     return Page("item-table", image, [" ".join(cells) for cells in [header] + rows], "en")
 
 
+def faded_receipt_page(seed: int = 5) -> Page:
+    """The item table printed faint (grey 198 on paper 235), photographed small and badly: blurred, noisy and saved
+    as a low-quality JPEG. The detector finds a few of its 24 lines as it is."""
+    page = item_table_page(28)
+    ink = page.image.convert("L").point(lambda value: 255 - value)
+    image = Image.composite(Image.new("L", page.image.size, 198), Image.new("L", page.image.size, 235), ink)
+    image = image.resize((image.width * 9 // 10, image.height * 9 // 10), Image.BILINEAR)
+    image = image.filter(ImageFilter.GaussianBlur(0.7))
+    rng = random.Random(seed)
+    pixels = image.load()
+    for y in range(image.height):
+        for x in range(image.width):
+            pixels[x, y] = max(0, min(255, int(pixels[x, y] + rng.gauss(0, 12))))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=40)
+    buffer.seek(0)
+    return Page("faded-receipt", Image.open(buffer).convert("RGB"), page.lines, "en")
+
+
 def drop_cap_page(size: int = 26) -> Page:
     """A paragraph opening with a drop cap three lines tall: the initial belongs to the first word."""
     font, cap_font = _font("en", size), _font("en", int(size * 4.2))

@@ -13,6 +13,7 @@ from PIL import Image
 
 from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
 from deepseek_ocr_api.engines.drop_caps import read_drop_caps
+from deepseek_ocr_api.engines.faint_print import MAX_UNREAD_INK, stretched, unread_ink
 from deepseek_ocr_api.engines.line_split import LineImage, bounds, gaps, spaced, split_quad, trim_to_ink
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
@@ -335,11 +336,21 @@ class EmbeddedEngine(Engine):
         trim_heap()
 
     def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
-        """Turn the page upright, find and read its lines, lay them out."""
+        """Turn the page upright, find and read its lines (again with its grey levels stretched where they leave
+        most of its ink outside them: faint print), lay them out."""
         rotation, _ = self._orientation.detect(image)
         image = upright(image, rotation)
         lines, angle = self.read_lines(image)
-        tables = find_ruled_tables(np.asarray(image.convert("L")), [line.box for line in lines], angle)
+        gray = np.asarray(image.convert("L"))
+        unread = unread_ink(gray, [line.pixels for line in lines])
+        if unread > MAX_UNREAD_INK:
+            again, again_angle = self.read_lines(stretched(image))
+            found, found_again = (sum(len(line.text) for line in each) for each in (lines, again))
+            log.info("Faint print: %.0f%% of the page's ink outside the %d lines found; read again with its grey "
+                     "levels stretched: %d characters instead of %d", 100 * unread, len(lines), found_again, found)
+            if found_again > found:
+                lines, angle = again, again_angle
+        tables = find_ruled_tables(gray, [line.box for line in lines], angle)
         layout = paragraphs(take_ruled_tables(lines, tables))
         text = to_markdown(layout) if task.name == "markdown" else to_plain_text(layout)
         return OcrOutput(text, mode, blocks=to_blocks(layout), rotation=rotation,
