@@ -132,14 +132,19 @@ def two_column_page(language: str = "en", size: int = 24, column_width: int = 52
     return Page(f"two-column-{language}", image, left + right, language)
 
 
-def receipt_page(seed: int = 7) -> Page:
-    """A narrow till receipt photographed badly: grey paper, slight blur and noise."""
-    image = render_lines(RECEIPT_LINES, "en", size=22, width=360, margin=24, line_gap=1.5, font_path=MONO_FONT).convert("L")
-    rng = random.Random(seed)
+def _grain(image: Image.Image, rng: random.Random, sigma: float, gain: float = 1.0, offset: float = 0.0) -> None:
+    """Each pixel of a greyscale image, in place: scaled by `gain`, raised by `offset`, plus Gaussian noise drawn
+    from `rng` (so that a page is the same on every run)."""
     pixels = image.load()
     for y in range(image.height):
         for x in range(image.width):
-            pixels[x, y] = max(0, min(255, int(pixels[x, y] * 0.82 + 20 + rng.gauss(0, 10))))
+            pixels[x, y] = max(0, min(255, int(pixels[x, y] * gain + offset + rng.gauss(0, sigma))))
+
+
+def receipt_page(seed: int = 7) -> Page:
+    """A narrow till receipt photographed badly: grey paper, slight blur and noise."""
+    image = render_lines(RECEIPT_LINES, "en", size=22, width=360, margin=24, line_gap=1.5, font_path=MONO_FONT).convert("L")
+    _grain(image, random.Random(seed), 10, gain=0.82, offset=20)
     image = image.filter(ImageFilter.GaussianBlur(0.6))
     return Page("receipt", image.convert("RGB"), list(RECEIPT_LINES), "en")
 
@@ -269,11 +274,7 @@ def faded_receipt_page(seed: int = 5) -> Page:
     image = Image.composite(Image.new("L", page.image.size, 198), Image.new("L", page.image.size, 235), ink)
     image = image.resize((image.width * 9 // 10, image.height * 9 // 10), Image.BILINEAR)
     image = image.filter(ImageFilter.GaussianBlur(0.7))
-    rng = random.Random(seed)
-    pixels = image.load()
-    for y in range(image.height):
-        for x in range(image.width):
-            pixels[x, y] = max(0, min(255, int(pixels[x, y] + rng.gauss(0, 12))))
+    _grain(image, random.Random(seed), 12)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=40)
     buffer.seek(0)

@@ -205,9 +205,10 @@ def _turned_straight(gray: np.ndarray, angle: float) -> tuple[np.ndarray, tuple[
     height, width = gray.shape
     corners = [turned_straight(x, y, angle) for x, y in ((0, 0), (width, 0), (width, height), (0, height))]
     left, top = min(x for x, _ in corners), min(y for _, y in corners)
-    cos, sin = math.cos(-angle), math.sin(-angle)
     size = (math.ceil(max(x for x, _ in corners) - left), math.ceil(max(y for _, y in corners) - top))
-    matrix = np.array([[cos, -sin, -left], [sin, cos, -top]])
+    # The turn's matrix: where the page's unit steps across and down land, so pixels and points turn alike.
+    (across_x, across_y), (down_x, down_y) = turned_straight(1, 0, angle), turned_straight(0, 1, angle)
+    matrix = np.array([[across_x, down_x, -left], [across_y, down_y, -top]])
     return cv2.warpAffine(gray, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=float(np.median(gray))), (left, top)
 
