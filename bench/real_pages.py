@@ -15,6 +15,7 @@ documents), en-doc (every other English page). Pages whose truth is in zone orde
 Candidates (each replaces one part of the engine):
   no-split       the detector's boxes read whole, even where one bridges a column gutter
   small-only     every line read by PP-OCRv6 small (the engine reads with tiny first, small where tiny is unsure)
+  whole-lines    small reads again the whole of each line tiny was unsure of (the engine: the words around the doubt)
   tiny           OCR_EMBEDDED_MODEL=tiny: PP-OCRv6 tiny detector and recogniser
   tiny-detector  the tiny detector before the small recogniser
   openvino       both models on OpenVINO instead of onnxruntime (needs `pip install openvino`)
@@ -38,7 +39,7 @@ from rapidfuzz.distance import Levenshtein
 from deepseek_ocr_api.engines.embedded import EmbeddedEngine, cpu_session
 from deepseek_ocr_api.tasks import parse_prompt
 
-CANDIDATES = ("no-split", "small-only", "tiny", "tiny-detector", "openvino")
+CANDIDATES = ("no-split", "small-only", "whole-lines", "tiny", "tiny-detector", "openvino")
 # Truth in zone order: the dev set's README flags table_05 (column by column) and deposition_01 (line numbers
 # before text); table_09's truth lists its table column by column too.
 ZONE_ORDER = ("scribe_table_05", "scribe_deposition_01", "scribe_table_09")
@@ -83,6 +84,8 @@ def engine_for(candidate: str) -> EmbeddedEngine:
         engine.split_lines = False
     elif candidate == "small-only":
         ocr.text_recognizer = ocr.text_recognizer.small
+    elif candidate == "whole-lines":
+        ocr.text_recognizer.words_at_most = 0.0
     elif candidate == "tiny-detector":
         ocr.text_detector.det_onnx_session = cpu_session(ocr.args.det_model_dir.replace("/small/", "/tiny/"),
                                                          arena=False)

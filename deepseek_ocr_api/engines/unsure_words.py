@@ -1,0 +1,150 @@
+"""The words of a line that a first, fast reading was unsure of: where they stand, and the line with them read again.
+
+A line is read again only where it needs it: a long line with one doubtful character costs the second, slower
+recogniser a word instead of the whole line. A word runs between spaces; the cuts fall in the middle of those
+spaces, so no letter is cut. A run of characters without spaces longer than LONG_RUN (Chinese, a long number) is
+cut CONTEXT characters either side of the doubt, halfway between two characters' time steps.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+LONG_RUN = 16
+CONTEXT = 4
+MIN_HEIGHTS = 10
+STEPS_PER_HEIGHT = 6  # a recogniser's time step is an eighth of its 48-px input height
+
+
+class Span(NamedTuple):
+    """Characters `first` to `last` (inclusive) of a reading, and the pixel columns of the line they stand in."""
+
+    first: int
+    last: int
+    left: int
+    right: int
+
+
+def unsure_spans(text: str, sure: tuple[float, ...], gap_doubt: tuple[float, ...], least: float, space_doubt: float,
+                 steps: list[tuple[int, int]], step_width: float, width: int) -> list[Span]:
+    """The spans of `text` to read again: each word holding a character read with less than `least` sureness, or
+    either side of a space left out (or put in) with `space_doubt` or more; neighbouring spans merged.
+
+    `steps` are the characters' time steps (first, last), `step_width` the line image's pixels per time step and
+    `width` its width.
+    """
+    doubtful = {index for index, value in enumerate(sure) if value < least}
+    for index, value in enumerate(gap_doubt):
+        if value >= space_doubt:
+            doubtful.update((index, index + 1))
+    spans = []
+    for index in sorted(doubtful):
+        if text[index] == " ":  # a space put in: the words either side of it
+            first = _word(text, index - 1)[0] if index > 0 else index
+            last = _word(text, index + 1)[1] if index + 1 < len(text) else index
+        else:
+            first, last = _word(text, index)
+            if last - first + 1 > LONG_RUN:
+                first, last = max(first, index - CONTEXT), min(last, index + CONTEXT)
+        spans.append(_widened(text, steps, first, last, step_width, width))
+    return _merged(spans)
+
+
+def _widened(text: str, steps: list[tuple[int, int]], first: int, last: int, step_width: float, width: int) -> Span:
+    """Characters `first` to `last` with the words either side added, in turn, until they stand at least MIN_HEIGHTS
+    line heights wide: read alone, a short word loses what its neighbours tell the recogniser (a colon or a full
+    stop at its end, "Total" read as "Tota1"), and the recogniser pads a narrower image to about that width
+    anyway."""
+    width_needed = MIN_HEIGHTS * STEPS_PER_HEIGHT * step_width
+    left, right = _cut(text, steps, first, step_width, 0), _cut(text, steps, last + 1, step_width, width)
+    while right - left < width_needed and (first > 0 or last + 1 < len(text)):
+        if first > 0:
+            first = _stepped_out(text, first, -1)
+            left = _cut(text, steps, first, step_width, 0)
+        if last + 1 < len(text) and right - left < width_needed:
+            last = _stepped_out(text, last, 1)
+            right = _cut(text, steps, last + 1, step_width, width)
+    return Span(first, last, left, right)
+
+
+def _stepped_out(text: str, end: int, direction: int) -> int:
+    """The span's first (`direction` -1) or last (1) character once the next word that way is taken in, or CONTEXT
+    more characters inside a long run."""
+    beyond = end + direction
+    if text[beyond] != " ":  # inside a long run
+        return max(0, end - CONTEXT) if direction < 0 else min(len(text) - 1, end + CONTEXT)
+    while 0 <= beyond + direction < len(text) and text[beyond + direction] == " ":
+        beyond += direction
+    if not 0 <= beyond + direction < len(text):
+        return beyond
+    return _word(text, beyond + direction)[0 if direction < 0 else 1]
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    """Spans that overlap, touch or stand one space apart, as one."""
+    merged: list[Span] = []
+    for span in spans:
+        if merged and span.first <= merged[-1].last + 2:
+            previous = merged[-1]
+            merged[-1] = Span(previous.first, max(previous.last, span.last), previous.left,
+                              max(previous.right, span.right))
+        else:
+            merged.append(span)
+    return merged
+
+
+def _word(text: str, index: int) -> tuple[int, int]:
+    """The first and last index of the run of characters without spaces that holds `index`."""
+    first, last = index, index
+    while first > 0 and text[first - 1] != " ":
+        first -= 1
+    while last + 1 < len(text) and text[last + 1] != " ":
+        last += 1
+    return first, last
+
+
+def _cut(text: str, steps: list[tuple[int, int]], index: int, step_width: float, edge: int) -> int:
+    """The pixel column between characters `index - 1` and `index`: the middle of a space that stands there, or
+    halfway between the two characters' time steps; `edge` before the first character or after the last."""
+    if index <= 0 or index >= len(text):
+        return edge
+    if text[index - 1] == " ":
+        step = sum(steps[index - 1]) / 2
+    elif text[index] == " ":
+        step = sum(steps[index]) / 2
+    else:
+        step = (steps[index - 1][1] + steps[index][0]) / 2
+    return int(round((step + 0.5) * step_width))
+
+
+def spliced(reading, span: Span, again, step_width: float, make):
+    """`reading` with the characters of `span` replaced by `again`, the reading of the span's pixel columns alone;
+    its time steps moved to the line's. `make` builds the result (the Reading type: text, score, steps, least,
+    space_doubt, scores, sure, gap_doubt)."""
+    text, steps = again.text, list(again.steps)
+    scores, sure, gap_doubt = list(again.scores), list(again.sure), list(again.gap_doubt)
+    while text.startswith(" "):
+        text, steps, scores, sure, gap_doubt = text[1:], steps[1:], scores[1:], sure[1:], gap_doubt[1:]
+    while text.endswith(" "):
+        text, steps, scores, sure, gap_doubt = text[:-1], steps[:-1], scores[:-1], sure[:-1], gap_doubt[:-1]
+    offset = span.left / step_width
+    steps = [(round(first + offset), round(last + offset)) for first, last in steps]
+    before, after = slice(0, span.first), slice(span.last + 1, None)
+    head, tail = reading.text[before], reading.text[after]
+    if not text and head.endswith(" ") and (tail.startswith(" ") or not tail):
+        head, before = head[:-1], slice(0, span.first - 1)  # the word read as nothing: its space goes with it
+    elif not text and not head and tail.startswith(" "):
+        tail, after = tail[1:], slice(span.last + 2, None)
+    seam = [0.0] if head and text else []
+    seam_after = [0.0] if tail and (text or head) else []
+    merged_text = head + text + tail
+    merged_scores = list(reading.scores[before]) + scores + list(reading.scores[after])
+    merged_sure = list(reading.sure[before]) + sure + list(reading.sure[after])
+    head_gaps = list(reading.gap_doubt[:max(0, len(head) - 1)])
+    tail_gaps = list(reading.gap_doubt[after.start:]) if tail else []
+    merged_gaps = head_gaps + seam + gap_doubt + seam_after + tail_gaps
+    known = [score for score in merged_scores if not math.isnan(score)]
+    return make(merged_text, sum(known) / len(known) if known else 0.0,
+                list(reading.steps[before]) + steps + list(reading.steps[after]),
+                min(merged_sure, default=0.0), max(merged_gaps, default=0.0),
+                tuple(merged_scores), tuple(merged_sure), tuple(merged_gaps))
