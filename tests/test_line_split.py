@@ -274,3 +274,21 @@ def test_a_space_tiny_doubted_is_read_again_with_the_words_on_both_sides():
     gaps = tuple(0.3 if index == short.index(":0") else 0.0 for index in range(len(short) - 1))
     (span,) = unsure_spans(short, tuple(0.99 for _ in short), gaps, 0.8, 0.01, steps, 1.0, 2 * len(short))
     assert short[span.first:span.last + 1].startswith("Date:12/11 Cashier:0005 Eira")
+
+
+def test_a_word_small_reads_as_nothing_leaves_the_line_with_one_space_where_it_stood():
+    from deepseek_ocr_api.engines.embedded import Reading
+    from deepseek_ocr_api.engines.unsure_words import Span, spliced
+
+    def reading(text):
+        return Reading(text, 0.9, [(2 * index, 2 * index) for index in range(len(text))], 0.9, 0.0,
+                       tuple(0.9 for _ in text), tuple(0.9 for _ in text), tuple(0.0 for _ in text[1:]))
+
+    line = reading("Paid ~~ in full")  # a smudge tiny read as "~~"
+    for word, gone, expected in ((Span(5, 6, 40, 56), {4, 5, 6}, "Paid in full"),
+                                 (Span(0, 3, 0, 36), {0, 1, 2, 3, 4}, "~~ in full"),
+                                 (Span(11, 14, 84, 120), {10, 11, 12, 13, 14}, "Paid ~~ in")):
+        result = spliced(line, word, reading(" "), 8.0)
+        assert result.text == expected
+        assert result.steps == [step for index, step in enumerate(line.steps) if index not in gone]
+        assert len(result.scores) == len(result.sure) == len(result.gap_doubt) + 1 == len(expected)

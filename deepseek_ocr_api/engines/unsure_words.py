@@ -117,34 +117,26 @@ def _cut(text: str, steps: list[tuple[int, int]], index: int, step_width: float,
     return int(round((step + 0.5) * step_width))
 
 
-def spliced(reading, span: Span, again, step_width: float, make):
-    """`reading` with the characters of `span` replaced by `again`, the reading of the span's pixel columns alone;
-    its time steps moved to the line's. `make` builds the result (the Reading type: text, score, steps, least,
-    space_doubt, scores, sure, gap_doubt)."""
-    text, steps = again.text, list(again.steps)
-    scores, sure, gap_doubt = list(again.scores), list(again.sure), list(again.gap_doubt)
-    while text.startswith(" "):
-        text, steps, scores, sure, gap_doubt = text[1:], steps[1:], scores[1:], sure[1:], gap_doubt[1:]
-    while text.endswith(" "):
-        text, steps, scores, sure, gap_doubt = text[:-1], steps[:-1], scores[:-1], sure[:-1], gap_doubt[:-1]
+def spliced(reading, span: Span, again, step_width: float):
+    """`reading` (an embedded.Reading) with the characters of `span` replaced by `again`, the reading of the span's
+    pixel columns alone, whose time steps are moved to the line's. A span read as nothing goes with one space."""
+    first, end = len(again.text) - len(again.text.lstrip(" ")), len(again.text.rstrip(" "))
+    kept = slice(first, max(first, end))
+    text, gap_doubt = again.text[kept], list(again.gap_doubt[first:max(first, end - 1)])
     offset = span.left / step_width
-    steps = [(round(first + offset), round(last + offset)) for first, last in steps]
+    steps = [(round(start + offset), round(last + offset)) for start, last in again.steps[kept]]
     before, after = slice(0, span.first), slice(span.last + 1, None)
+    if not text and reading.text[span.first - 1:span.first] == " ":
+        before = slice(0, span.first - 1)
+    elif not text and reading.text[span.last + 1:span.last + 2] == " ":
+        after = slice(span.last + 2, None)
     head, tail = reading.text[before], reading.text[after]
-    if not text and head.endswith(" ") and (tail.startswith(" ") or not tail):
-        head, before = head[:-1], slice(0, span.first - 1)  # the word read as nothing: its space goes with it
-    elif not text and not head and tail.startswith(" "):
-        tail, after = tail[1:], slice(span.last + 2, None)
-    seam = [0.0] if head and text else []
-    seam_after = [0.0] if tail and (text or head) else []
-    merged_text = head + text + tail
-    merged_scores = list(reading.scores[before]) + scores + list(reading.scores[after])
-    merged_sure = list(reading.sure[before]) + sure + list(reading.sure[after])
-    head_gaps = list(reading.gap_doubt[:max(0, len(head) - 1)])
-    tail_gaps = list(reading.gap_doubt[after.start:]) if tail else []
-    merged_gaps = head_gaps + seam + gap_doubt + seam_after + tail_gaps
-    known = [score for score in merged_scores if not math.isnan(score)]
-    return make(merged_text, sum(known) / len(known) if known else 0.0,
-                list(reading.steps[before]) + steps + list(reading.steps[after]),
-                min(merged_sure, default=0.0), max(merged_gaps, default=0.0),
-                tuple(merged_scores), tuple(merged_sure), tuple(merged_gaps))
+    # The gaps: within the head, between head and new text, within it, between it (or the head) and the tail.
+    gaps = list(reading.gap_doubt[:max(0, len(head) - 1)]) + ([0.0] if head and text else []) + gap_doubt
+    gaps += ([0.0] if tail and (head or text) else []) + (list(reading.gap_doubt[after.start:]) if tail else [])
+    scores = list(reading.scores[before]) + list(again.scores[kept]) + list(reading.scores[after])
+    sure = list(reading.sure[before]) + list(again.sure[kept]) + list(reading.sure[after])
+    known = [score for score in scores if not math.isnan(score)]
+    return type(reading)(head + text + tail, sum(known) / len(known) if known else 0.0,
+                         list(reading.steps[before]) + steps + list(reading.steps[after]), min(sure, default=0.0),
+                         max(gaps, default=0.0), tuple(scores), tuple(sure), tuple(gaps))
