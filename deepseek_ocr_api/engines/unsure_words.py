@@ -28,7 +28,8 @@ class Span(NamedTuple):
 def unsure_spans(text: str, sure: tuple[float, ...], gap_doubt: tuple[float, ...], least: float, space_doubt: float,
                  steps: list[tuple[int, int]], step_width: float, width: int) -> list[Span]:
     """The spans of `text` to read again: each word holding a character read with less than `least` sureness, or
-    either side of a space left out (or put in) with `space_doubt` or more; neighbouring spans merged.
+    either side of a space left out (or put in) with `space_doubt` or more, widened by its neighbours (`_widened`);
+    spans that meet merged.
 
     `steps` are the characters' time steps (first, last), `step_width` the line image's pixels per time step and
     `width` its width.
@@ -86,8 +87,8 @@ def _merged(spans: list[Span]) -> list[Span]:
     for span in spans:
         if merged and span.first <= merged[-1].last + 2:
             previous = merged[-1]
-            merged[-1] = Span(previous.first, max(previous.last, span.last), previous.left,
-                              max(previous.right, span.right))
+            merged[-1] = Span(min(previous.first, span.first), max(previous.last, span.last),
+                              min(previous.left, span.left), max(previous.right, span.right))
         else:
             merged.append(span)
     return merged
