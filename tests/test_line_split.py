@@ -267,12 +267,12 @@ def test_a_space_tiny_doubted_is_read_again_with_the_words_on_both_sides():
     text = "Cashier:0005 " + "x" * 40  # tiny doubts a space it left out after the colon
     steps = [(2 * index, 2 * index) for index in range(len(text))]
     gaps = tuple(0.3 if index == text.index(":") else 0.0 for index in range(len(text) - 1))
-    (span,) = unsure_spans(text, tuple(0.99 for _ in text), gaps, 0.8, 0.01, steps, 1.0, 2 * len(text))
+    (span,) = unsure_spans(text, tuple(0.99 for _ in text), gaps, 0.8, 0.01, steps, 1.0, 2 * len(text), 6)
     assert (span.first, span.last) == (0, len(text) - 1) and span.right - span.left >= MIN_HEIGHTS * 6
     short = "Date:12/11 Cashier:0005 Eira paid in cash at the till number three"
     steps = [(2 * index, 2 * index) for index in range(len(short))]
     gaps = tuple(0.3 if index == short.index(":0") else 0.0 for index in range(len(short) - 1))
-    (span,) = unsure_spans(short, tuple(0.99 for _ in short), gaps, 0.8, 0.01, steps, 1.0, 2 * len(short))
+    (span,) = unsure_spans(short, tuple(0.99 for _ in short), gaps, 0.8, 0.01, steps, 1.0, 2 * len(short), 6)
     assert short[span.first:span.last + 1].startswith("Date:12/11 Cashier:0005 Eira")
 
 

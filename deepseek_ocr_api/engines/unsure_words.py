@@ -13,7 +13,6 @@ from typing import NamedTuple
 LONG_RUN = 16
 CONTEXT = 4
 MIN_HEIGHTS = 10
-STEPS_PER_HEIGHT = 6  # a recogniser's time step is an eighth of its 48-px input height
 
 
 class Span(NamedTuple):
@@ -26,13 +25,13 @@ class Span(NamedTuple):
 
 
 def unsure_spans(text: str, sure: tuple[float, ...], gap_doubt: tuple[float, ...], least: float, space_doubt: float,
-                 steps: list[tuple[int, int]], step_width: float, width: int) -> list[Span]:
+                 steps: list[tuple[int, int]], step_width: float, width: int, height: int) -> list[Span]:
     """The spans of `text` to read again: each word holding a character read with less than `least` sureness, or
     either side of a space left out (or put in) with `space_doubt` or more, widened by its neighbours (`_widened`);
     spans that meet merged.
 
-    `steps` are the characters' time steps (first, last), `step_width` the line image's pixels per time step and
-    `width` its width.
+    `steps` are the characters' time steps (first, last), `step_width` the line image's pixels per time step,
+    `width` and `height` its size.
     """
     doubtful = {index for index, value in enumerate(sure) if value < least}
     for index, value in enumerate(gap_doubt):
@@ -47,16 +46,16 @@ def unsure_spans(text: str, sure: tuple[float, ...], gap_doubt: tuple[float, ...
             first, last = _word(text, index)
             if last - first + 1 > LONG_RUN:
                 first, last = max(first, index - CONTEXT), min(last, index + CONTEXT)
-        spans.append(_widened(text, steps, first, last, step_width, width))
+        spans.append(_widened(text, steps, first, last, step_width, width, MIN_HEIGHTS * height))
     return _merged(spans)
 
 
-def _widened(text: str, steps: list[tuple[int, int]], first: int, last: int, step_width: float, width: int) -> Span:
-    """Characters `first` to `last` with the words either side added, in turn, until they stand at least MIN_HEIGHTS
-    line heights wide: read alone, a short word loses what its neighbours tell the recogniser (a colon or a full
+def _widened(text: str, steps: list[tuple[int, int]], first: int, last: int, step_width: float, width: int,
+             width_needed: float) -> Span:
+    """Characters `first` to `last` with the words either side added, in turn, until they stand at least
+    `width_needed` pixels (MIN_HEIGHTS line heights) wide: read alone, a short word loses what its neighbours tell the recogniser (a colon or a full
     stop at its end, "Total" read as "Tota1"), and the recogniser pads a narrower image to about that width
     anyway."""
-    width_needed = MIN_HEIGHTS * STEPS_PER_HEIGHT * step_width
     left, right = _cut(text, steps, first, step_width, 0), _cut(text, steps, last + 1, step_width, width)
     while right - left < width_needed and (first > 0 or last + 1 < len(text)):
         if first > 0:
