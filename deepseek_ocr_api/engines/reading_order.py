@@ -144,11 +144,47 @@ def take_ruled_tables(lines: list[TextLine], tables: list) -> list[TextLine]:
         # a table: its panels are read as columns are, not row by row.
         if not by_cell or max(len(members) for members in by_cell.values()) > MAX_CELL_LINES:
             continue
+        height = median(line.height for members in by_cell.values() for line in members)
+        lefts = _column_lefts(table.cells, height)
+        header = _header_row(result, table, lefts, height)
         taken = {id(line) for members in by_cell.values() for line in members}
+        taken |= {id(line) for line in header[0]} if header else set()
         members = [line for line in result if id(line) in taken]
         result = [line for line in result if id(line) not in taken and not _is_rule(line, table)]
-        result.append(_ruled_table(table.cells, by_cell, members))
+        result.append(_ruled_table(table.cells, by_cell, members, lefts, header))
     return result
+
+
+def _column_lefts(cells: list[Box], height: float) -> list[float]:
+    """A ruled table's columns: the left edges of its cells, those within half a line of the next taken as one."""
+    lefts: list[float] = []
+    previous = None
+    for left in sorted(cell[0] for cell in cells):
+        if previous is None or left - previous >= height / 2:
+            lefts.append(left)
+        previous = left
+    return lefts
+
+
+def _header_row(lines: list[TextLine], table, lefts: list[float], height: float
+                ) -> tuple[list[TextLine], list[str]] | None:
+    """A header row that the table's grid holds in no cell (shaded in a halftone, whose dots are ink to the grid):
+    lines inside its frame above its first row of cells, each of their boxes under one column, in two columns or
+    more. Its lines, and its cell texts under the table's columns; None where there is none."""
+    first_row = min(cell[1] for cell in table.cells)
+    above = [line for line in lines if not isinstance(line, RuledTableLine) and table.encloses(line.box)
+             and table.cell_of(line.box) is None and (line.box[1] + line.box[3]) / 2 < first_row
+             and any(char.isalnum() for char in line.text)]
+    by_column: dict[int, list[TextLine]] = {}
+    for part in (part for line in above for part in line.parts):
+        column = max([0] + [index for index, left in enumerate(lefts) if left <= (part.box[0] + part.box[2]) / 2])
+        if any(part.box[0] + height / 2 < left < part.box[2] - height / 2 for left in lefts):
+            return None  # it runs across a column's edge: a title over the table, not a header
+        by_column.setdefault(column, []).append(part)
+    if len(by_column) < 2:
+        return None
+    return above, [join_lines([line.text for line in _visual_lines(by_column.get(index, []))])
+                   for index in range(len(lefts))]
 
 
 def _is_rule(line: TextLine, table) -> bool:
@@ -158,11 +194,11 @@ def _is_rule(line: TextLine, table) -> bool:
             and not any(char.isalnum() for char in line.text))
 
 
-def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: list[TextLine]) -> RuledTableLine:
+def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: list[TextLine], lefts: list[float],
+                 header: tuple[list[TextLine], list[str]] | None) -> RuledTableLine:
     height = median(line.height for line in members)
     # A row is the cells that overlap its top-most cell by half their height or more (on a page scanned askew,
-    # the tops of one row's cells differ); a cell spanning several rows belongs to the first. Columns are the
-    # left edges of the cells, those within half a line of the next taken as one.
+    # the tops of one row's cells differ); a cell spanning several rows belongs to the first.
     def same_row(a: Box, b: Box) -> bool:
         return min(a[3], b[3]) - max(a[1], b[1]) > 0.5 * min(a[3] - a[1], b[3] - b[1])
 
@@ -173,13 +209,7 @@ def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: 
             table_rows[-1].append(index)
         else:
             table_rows.append([index])
-    lefts: list[float] = []
-    previous = None
-    for left in sorted(cell[0] for cell in cells):
-        if previous is None or left - previous >= height / 2:
-            lefts.append(left)
-        previous = left
-    text_rows, grid = [], []
+    text_rows, grid = (_visual_lines(header[0]), [header[1]]) if header else ([], [])
     for row in table_rows:
         row_cells = [""] * len(lefts)
         pending: list[TextLine] = []  # one-line cells of this row, side by side
