@@ -197,3 +197,24 @@ def test_a_stretch_of_dotted_rule_read_as_text_is_dropped_from_its_table():
              line("569-4345", 320, 60, 440), line("…", 300, 52, 310), line("Total 2", 10, 120, 120)]
     text = to_plain_text(paragraphs(take_ruled_tables(lines, [RuledTable((0, 0, 600, 90), cells)])))
     assert text.split("\n") == ["Name Phone", "Ann Lee 569-4345", "", "Total 2"], text
+
+
+def test_lines_over_a_halftone_header_head_their_table_and_a_title_across_it_does_not():
+    # The grid holds a header row shaded in a halftone in no cell (its dots are ink). Its lines, each under one of
+    # the table's columns, are the table's header row; a title inside the frame across both columns is not one.
+    from deepseek_ocr_api.engines.reading_order import take_ruled_tables
+    from deepseek_ocr_api.engines.ruled_tables import RuledTable
+
+    cells = [(0, 50, 300, 90), (310, 50, 600, 90), (0, 100, 300, 140), (310, 100, 600, 140)]
+    rows = [line("Ann Lee", 10, 60, 120), line("569-4345", 320, 60, 440),
+            line("Bo Chan", 10, 110, 120), line("569-4351", 320, 110, 440)]
+    table = RuledTable((0, 0, 600, 140), cells)
+    header = [line("Analyst", 100, 12, 200), line("Phone", 400, 14, 480)]
+    layout = paragraphs(take_ruled_tables(header + rows, [table]))
+    assert to_markdown(layout) == "\n".join(["| Analyst | Phone |", "|---|---|", "| Ann Lee | 569-4345 |",
+                                             "| Bo Chan | 569-4351 |"])
+    assert [block["type"] for block in to_blocks(layout)] == ["table"]
+    title = [line("Analysts and their phones", 100, 12, 480)]
+    layout = paragraphs(take_ruled_tables(title + rows, [table]))
+    assert to_markdown(layout).split("\n\n") == ["Analysts and their phones", "\n".join(
+        ["| Ann Lee | 569-4345 |", "|---|---|", "| Bo Chan | 569-4351 |"])]
