@@ -169,9 +169,24 @@ def test_a_tagline_alone_at_the_end_of_a_slides_header_bar_is_read_in_its_row_no
                for i in range(6)]
     assert lines_of(header + title + bullets) == [
         "Cloud Community | DevOps Platform Work Like Alibaba", title[0].text] + [item.text for item in bullets]
-    # Two lines beside the rest are a column still.
-    side = [line("Work Like Alibaba", 1600, 20, 1950), line("and nothing else", 1600, 60, 1950)]
+    # Two lines beside the rest are a column still (at the top, above a blank band, they would be the slide's
+    # header: test_a_running_header_split_by_the_gutter_is_read_before_the_columns).
+    side = [line("Work Like Alibaba", 1600, 250, 1950), line("and nothing else", 1600, 300, 1950)]
     assert lines_of(header[:1] + side + title + bullets)[-2:] == [item.text for item in side]
+
+
+def test_a_running_header_split_by_the_gutter_is_read_before_the_columns():
+    # The page number at the left end, the journal's name at the right: the gutter between the columns runs down
+    # through the header too. Cut there, the journal's name was read after the whole left column.
+    header = [line("4", 140, 100, 160), line("J. Comput. Sci. & Technol., January 2018", 1000, 100, 1480)]
+    left = [line(f"left column, line {i} of the paper's running text", 140, 200 + 30 * i, 780) for i in range(10)]
+    right = [line(f"right column, line {i} of the paper's running text", 860, 200 + 30 * i, 1480) for i in range(10)]
+    assert lines_of(header + left + right) == ["4 J. Comput. Sci. & Technol., January 2018"] + [
+        item.text for item in left + right]
+    # Lines at the top with no blank band under them are the columns' first lines, not a header.
+    first = [line("1 Introduction", 140, 170, 700), line("carried over", 860, 170, 1000)]
+    found = lines_of(first + left + right)
+    assert found == [first[0].text] + [item.text for item in left] + [first[1].text] + [item.text for item in right]
 
 
 def test_a_heading_atop_the_left_column_is_not_glued_to_the_line_carried_over_at_the_top_of_the_right_one():

@@ -434,6 +434,27 @@ def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
     return [column for group in groups for column in order_columns(group)]
 
 
+# A page's header: at most HEADER_ROWS bands of lines at its top, above a blank band at least HEADER_GAP_HEIGHTS line
+# heights high across the page (a running header, a masthead).
+HEADER_ROWS = 3
+HEADER_GAP_HEIGHTS = 1.5
+
+
+def order_page(lines: list[TextLine]) -> list[list[TextLine]]:
+    """order_columns over a whole page, its header first where the page is cut into columns. A gutter that runs
+    down the whole page also runs through a header whose parts stand at its two ends (a page number at the left,
+    the journal's name at the right; a logo, and the date under the firm's name): cut there, the header's right
+    part was read after the whole left column."""
+    if len(lines) > 1 and _column_gutter(lines) is not None:
+        height = median(line.height for line in lines)
+        rows = _rows(lines)
+        for index in range(1, min(HEADER_ROWS, len(rows) - 1) + 1):
+            above = [line for row in rows[:index] for line in row]
+            if rows[index][0].box[1] - max(line.box[3] for line in above) >= HEADER_GAP_HEIGHTS * height:
+                return order_columns(above) + order_columns([line for row in rows[index:] for line in row])
+    return order_columns(lines)
+
+
 def _table_cells(lines: list[TextLine], rows: list[TextLine]) -> list[list[str]] | None:
     """A table's rows as cells: columns are the table's gutters, each box goes to the column its middle is in,
     boxes of one row and column are joined. None where the table has one column only."""
@@ -526,7 +547,7 @@ def _column_lines(column: list[TextLine]) -> list[TextLine]:
 def paragraphs(lines: list[TextLine]) -> list[Paragraph]:
     """Paragraphs in reading order; a gap well above the usual line pitch starts a new one. A table's rows that
     have two or more cells make one paragraph with `cells`."""
-    found_columns = order_columns(lines)
+    found_columns = order_page(lines)
     columns = [_column_lines(column) for column in found_columns]
     all_lines = [line for column in columns for line in column]
     if not all_lines:
