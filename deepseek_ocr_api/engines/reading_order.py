@@ -151,7 +151,7 @@ def take_ruled_tables(lines: list[TextLine], tables: list) -> list[TextLine]:
         taken |= {id(line) for line in header[0]} if header else set()
         members = [line for line in result if id(line) in taken]
         result = [line for line in result if id(line) not in taken and not _is_rule(line, table)]
-        result.append(_ruled_table(table.cells, by_cell, members, lefts, header))
+        result.append(_ruled_table(table.cells, by_cell, members, height, lefts, header))
     return result
 
 
@@ -194,9 +194,10 @@ def _is_rule(line: TextLine, table) -> bool:
             and not any(char.isalnum() for char in line.text))
 
 
-def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: list[TextLine], lefts: list[float],
-                 header: tuple[list[TextLine], list[str]] | None) -> RuledTableLine:
-    height = median(line.height for line in members)
+def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: list[TextLine], height: float,
+                 lefts: list[float], header: tuple[list[TextLine], list[str]] | None) -> RuledTableLine:
+    """One table's RuledTableLine: `height` is its cells' median line height, `lefts` its columns (_column_lefts),
+    `header` a header row its grid holds in no cell (_header_row)."""
     # A row is the cells that overlap its top-most cell by half their height or more (on a page scanned askew,
     # the tops of one row's cells differ); a cell spanning several rows belongs to the first.
     def same_row(a: Box, b: Box) -> bool:
