@@ -113,14 +113,14 @@ def test_a_table_ruled_in_dotted_lines_is_read_cell_by_cell(client):
     assert body["text"].replace("\n\n", "\n").splitlines() == page.lines, body["text"]
 
 
-@pytest.mark.parametrize("style", ["plain", "filled header", "dotted, halftone header"])
+@pytest.mark.parametrize("style", [{}, {"rule": (120, 120, 120), "header_fill": (200, 200, 200)},
+                                   {"rule": (60, 60, 60), "dotted": True}],
+                         ids=["plain", "filled header", "dotted, halftone header"])
 def test_a_ruled_table_in_markdown_keeps_a_cell_of_several_lines_in_one_cell(client, style):
     # A header row filled grey is the table's first row of cells, not a line of text above the table. So is one
     # shaded in a halftone, whose dots the grid takes for ink, so that it holds the header in no cell: before, the
     # header came out as a line above the table, and the first release's row as the table's header.
-    page = {"plain": lambda: ruled_table_page(),
-            "filled header": lambda: ruled_table_page(rule=(120, 120, 120), header_fill=(200, 200, 200)),
-            "dotted, halftone header": lambda: ruled_table_page(rule=(60, 60, 60), dotted=True)}[style]()
+    page = ruled_table_page(**style)
     body = read(client, page, prompt="<image>\n<|grounding|>Convert the document to markdown.")
     assert "\n".join(["| Version | Date | Notes |", "|---|---|---|",
                       "| 1.0 | 2021-03-01 | First public release |",
