@@ -189,6 +189,19 @@ def test_a_running_header_split_by_the_gutter_is_read_before_the_columns():
     assert found == [first[0].text] + [item.text for item in left] + [first[1].text] + [item.text for item in right]
 
 
+def test_a_running_footer_under_the_left_column_is_read_after_both_columns():
+    # An annual report's footer ("76 Goldman Sachs 2023 Form 10-K") stands at the foot of the page under the left
+    # column only: the gutter runs down through it, and it was read between the columns.
+    left = [line(f"left column, line {i} of the report's running text", 140, 200 + 30 * i, 780) for i in range(10)]
+    right = [line(f"right column, line {i} of the report's running text", 860, 200 + 30 * i, 1480) for i in range(10)]
+    footer = line("76 Goldman Sachs 2023 Form 10-K", 140, 560, 560)
+    assert lines_of(left + right + [footer]) == [item.text for item in left + right] + [footer.text]
+    # A note of three lines under a table at the foot of the left column, below a gap, is the left column's end.
+    note = [line(f"Note: line {i} of what the table's abbreviations stand for", 140, 560 + 30 * i, 780)
+            for i in range(3)]
+    assert lines_of(left + right + note) == [item.text for item in left + note + right]
+
+
 def test_a_heading_atop_the_left_column_is_not_glued_to_the_line_carried_over_at_the_top_of_the_right_one():
     # A paper's page: running header, then two columns. The left one opens with a section heading; the right one
     # with the last, short line of a paragraph carried over from the previous page's column. That row alone has no

@@ -436,24 +436,37 @@ def order_columns(lines: list[TextLine]) -> list[list[TextLine]]:
 
 
 # A page's header: at most HEADER_ROWS bands of lines at its top, above a blank band at least HEADER_GAP_HEIGHTS line
-# heights high across the page (a running header, a masthead).
+# heights high across the page (a running header, a masthead). Its footer: FOOTER_ROWS band at its foot, below a blank
+# band at least FOOTER_GAP_HEIGHTS line heights high (a running footer, a page number). A table's note or a column's
+# last lines stand under a gap too, but as more than one band; a slide's last bullet stands as far from the one
+# above as every bullet does.
 HEADER_ROWS = 3
 HEADER_GAP_HEIGHTS = 1.5
+FOOTER_ROWS = 1
+FOOTER_GAP_HEIGHTS = 3.0
 
 
 def order_page(lines: list[TextLine]) -> list[list[TextLine]]:
-    """order_columns over a whole page, its header first where the page is cut into columns. A gutter that runs
-    down the whole page also runs through a header whose parts stand at its two ends (a page number at the left,
-    the journal's name at the right; a logo, and the date under the firm's name): cut there, the header's right
-    part was read after the whole left column."""
-    if len(lines) > 1 and _column_gutter(lines) is not None:
-        height = median(line.height for line in lines)
-        rows = _rows(lines)
-        for index in range(1, min(HEADER_ROWS, len(rows) - 1) + 1):
-            above = [line for row in rows[:index] for line in row]
-            if rows[index][0].box[1] - max(line.box[3] for line in above) >= HEADER_GAP_HEIGHTS * height:
-                return order_columns(above) + order_columns([line for row in rows[index:] for line in row])
-    return order_columns(lines)
+    """order_columns over a whole page; where the page is cut into columns, its header is read first and its footer
+    last. A gutter that runs down the whole page also runs through a header whose parts stand at its two ends (a
+    page number at the left, the journal's name at the right; a logo, and the date under the firm's name): cut
+    there, the header's right part was read after the whole left column. A footer at the foot of the left column
+    ("76 Goldman Sachs 2023 Form 10-K") was read between the columns."""
+    if len(lines) < 2 or _column_gutter(lines) is None:
+        return order_columns(lines)
+    rows = _rows(lines)
+    height = median(line.height for line in lines)
+
+    def blank_above(index: int, heights: float) -> bool:
+        return min(line.box[1] for line in rows[index]) - max(
+            line.box[3] for row in rows[:index] for line in row) >= heights * height
+
+    head = next((index for index in range(1, min(HEADER_ROWS, len(rows) - 1) + 1)
+                 if blank_above(index, HEADER_GAP_HEIGHTS)), 0)
+    foot = next((index for index in range(len(rows) - 1, max(len(rows) - FOOTER_ROWS, head + 1) - 1, -1)
+                 if blank_above(index, FOOTER_GAP_HEIGHTS)), len(rows))
+    parts = (rows[:head], rows[head:foot], rows[foot:])
+    return [column for part in parts if part for column in order_columns([line for row in part for line in row])]
 
 
 def _table_cells(lines: list[TextLine], rows: list[TextLine]) -> list[list[str]] | None:
