@@ -202,6 +202,27 @@ def test_a_running_footer_under_the_left_column_is_read_after_both_columns():
     assert lines_of(left + right + note) == [item.text for item in left + note + right]
 
 
+def test_a_drop_cap_the_detector_found_as_a_box_of_its_own_joins_its_line():
+    # A newspaper's "I", four body lines tall, found by the detector (the recogniser only 66% sure of it). As a box
+    # of its own it was joined to the first line, which then stood as tall as the cap: read after the line below
+    # it, and as a heading in markdown.
+    import numpy as np
+
+    from deepseek_ocr_api.engines.drop_caps import read_drop_caps
+
+    cap = TextLine("I", (64, 89, 103, 168), 0.66)
+    body = [line("LIKE walking down the", 102, 92, 237, 17), line("street with a watch that", 101, 107, 243, 17),
+            line("may not look special, but it", 101, 121, 263, 17), line("is special—it has that age", 101, 136, 251),
+            line("and originality to it,” said", 101, 151, 254, 17), line("Jeffrey Binstock, 62, a watch", 60, 167, 258, 17),
+            line("lover and former media exec in New York.", 60, 183, 237, 17)]
+    byline = line("By Charlie Teasdale", 62, 60, 173, 17)
+    lines = read_drop_caps(np.full((260, 300), 255, dtype=np.uint8), [byline, cap] + body, lambda crop: ("", 0.0))
+    layout = paragraphs(lines)
+    assert to_plain_text(layout).split("\n") == [byline.text, "", "ILIKE walking down the"] + [
+        item.text for item in body[1:]]
+    assert not any(text.startswith("#") for text in to_markdown(layout).split("\n"))
+
+
 def test_a_heading_atop_the_left_column_is_not_glued_to_the_line_carried_over_at_the_top_of_the_right_one():
     # A paper's page: running header, then two columns. The left one opens with a section heading; the right one
     # with the last, short line of a paragraph carried over from the previous page's column. That row alone has no

@@ -31,13 +31,58 @@ def _free_below(index: int, line: TextLine, boxes: np.ndarray, left: float, bott
     return float(boxes[inside, 1].min()) if inside.any() else bottom
 
 
+def _is_cap(line: TextLine, body: float) -> bool:
+    """One or two letters, several body lines tall. The recogniser is often unsure of a glyph that large (0.66 for
+    a newspaper's "I"); its text is returned either way, and joining it to its line only places it."""
+    text = line.text.strip()
+    return 1 <= len(text) <= 2 and text.isalpha() and MIN_CAP_LINES * body <= line.height <= MAX_CAP_LINES * body
+
+
+def _join(cap_text: str, cap: TextLine | None, cap_x0: float, line: TextLine) -> TextLine:
+    """`line` with a drop cap joined to its first word; the line keeps its own height, so that layout still reads
+    it as the paragraph's first line of body text. `cap` is the cap's box where the detector found one."""
+    box = (cap.box[0], line.box[1], line.box[2], line.box[3]) if cap else (
+        line.box[0] - (line.pixels[0] - cap_x0), line.box[1], line.box[2], line.box[3])
+    page_box = (cap_x0, line.pixels[1], line.pixels[2], line.pixels[3]) if line.page_box else None
+    return replace(line, text=cap_text + line.text, box=box, page_box=page_box)
+
+
+def join_found_caps(lines: list[TextLine], body: float) -> list[TextLine]:
+    """`lines` with each drop cap the detector found as a box of its own joined to the line beside its top. Left
+    alone, a box several lines tall was read as a heading, after the lines beside it."""
+    joined: dict[int, TextLine] = {}
+    caps = set()
+    for index, cap in enumerate(lines):
+        if not _is_cap(cap, body):
+            continue
+        x1, top = cap.box[2], cap.box[1]
+        beside = [other for other in range(len(lines)) if other != index and other not in joined
+                  and -0.5 * body <= lines[other].box[0] - x1 <= MAX_CAP_GAP_LINES * body
+                  and abs(lines[other].box[1] - top) <= body and lines[other].height <= cap.height / MIN_CAP_LINES]
+        if not beside:
+            continue
+        first = min(beside, key=lambda other: lines[other].box[1])
+        line = lines[first]
+        # The paragraph's next line is set beside the cap too, starting where the first one does.
+        if not any(abs(other.box[0] - line.box[0]) < 0.5 * body and line.box[1] < other.box[1] < cap.box[3]
+                   for other in lines):
+            continue
+        joined[first] = _join(cap.text.strip(), cap, cap.pixels[0], line)
+        caps.add(index)
+    if not caps:
+        return lines
+    return [joined.get(index, line) for index, line in enumerate(lines) if index not in caps]
+
+
 def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.ndarray], tuple[str, float]]
                    ) -> list[TextLine]:
-    """`lines` with each drop cap found on the page (`gray`) joined to the line beside it. `read` recognises one
-    BGR image and returns its text and confidence."""
+    """`lines` with each drop cap on the page (`gray`) joined to the line beside it: those the detector found as
+    boxes of their own, and those it missed, found in the page's pixels. `read` recognises one BGR image and
+    returns its text and confidence."""
     if not lines:
         return lines
     body = float(np.median([line.height for line in lines]))
+    lines = join_found_caps(lines, body)
     dark_on_light = float(np.median(gray)) >= 128
     boxes = np.array([line.pixels for line in lines], dtype=np.float64)
     result = []
@@ -80,7 +125,5 @@ def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.n
             result.append(line)
             continue
         text, cap_x0 = found
-        box = (line.box[0] - (x0 - cap_x0), line.box[1], line.box[2], line.box[3])
-        page_box = (cap_x0, line.pixels[1], line.pixels[2], line.pixels[3]) if line.page_box else None
-        result.append(replace(line, text=text + line.text, box=box, page_box=page_box))
+        result.append(_join(text, None, cap_x0, line))
     return result
