@@ -368,6 +368,36 @@ def ruled_table_page(size: int = 22, rule: tuple[int, int, int] = (190, 190, 190
     return Page("ruled-table", image, lines + [footer], "en")
 
 
+def halftone_report_page(size: int = 26, width: int = 1240) -> Page:
+    """An analyst's report as such reports print: a title bar screened in dark dots with its title knocked out in
+    white, a heading printed in loose grey dots, then running text. The detector takes dots for noise."""
+    import numpy as np
+
+    bar_title, heading = "Precision Castparts Corp. (PCP, Buy, PT: $295.00)", "US Pharmaceuticals & Biotechnology"
+    font, heading_font = _font("en", size), _font("en", int(size * 1.4))
+    margin, step = 40, int(size * 1.5)
+    body = [line for paragraph in EN_PARAGRAPHS for line in wrap(paragraph, font, width - 2 * margin, "en")]
+    bar_top, heading_top = margin, margin + 3 * step
+    body_top = heading_top + 2 * step
+    image = Image.new("L", (width, body_top + step * len(body) + margin), 255)
+    draw = ImageDraw.Draw(image)
+    for row, line in enumerate(body):
+        draw.text((margin, body_top + row * step), line, fill=0, font=font)
+    pixels = np.array(image)
+    ys, xs = np.mgrid[0:pixels.shape[0], 0:pixels.shape[1]]
+    # The bar: 3x3 dots on a 4-pixel grid (they touch), the title left white inside it.
+    knocked = Image.new("L", image.size, 0)
+    ImageDraw.Draw(knocked).text((margin + 20, bar_top + int(0.4 * size)), bar_title, fill=255, font=font)
+    bar = np.zeros(pixels.shape, dtype=bool)
+    bar[bar_top:bar_top + 2 * step, margin:width - margin] = True
+    pixels[bar & (ys % 4 < 3) & (xs % 4 < 3) & (np.array(knocked) < 128)] = 40
+    # The heading: its glyphs drawn only where a 2x2 dot of a 4-pixel grid falls.
+    glyphs = Image.new("L", image.size, 0)
+    ImageDraw.Draw(glyphs).text((margin, heading_top), heading, fill=255, font=heading_font)
+    pixels[(np.array(glyphs) > 128) & (ys % 4 < 2) & (xs % 4 < 2)] = 90
+    return Page("halftone-report", Image.fromarray(pixels).convert("RGB"), [bar_title, heading] + body, "en")
+
+
 def justified_chinese_page(size: int = 26, column_width: int = 560, gutter: int = 40) -> Page:
     """Two columns of justified Chinese, as Chinese journals print them: the characters of a full line are spread
     to the column's width, and the gutter is under two characters wide. The detector splits such lines at their

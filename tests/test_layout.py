@@ -12,6 +12,7 @@ from tests.pages import (
     character_error_rate,
     drop_cap_page,
     faded_receipt_page,
+    halftone_report_page,
     item_table_page,
     justified_chinese_page,
     magazine_page,
@@ -75,6 +76,16 @@ def test_a_drop_cap_joins_its_word(client):
     page = drop_cap_page()  # a large "O" three lines tall, beside "ptical character recognition ..."
     text = read(client, page)["text"]
     assert text.startswith("Optical character recognition"), text
+    assert cer(page, text) < CER_BOUND, text
+
+
+def test_a_title_bar_and_a_heading_printed_in_halftone_dots_are_read(client):
+    # An analyst's report: its title knocked out in white from a bar of dark dots, its heading in loose grey dots.
+    # The detector takes the dots for noise; without the search of the page's halftone regions, both were missing.
+    page = halftone_report_page()
+    text = read(client, page)["text"]
+    assert text.startswith("Precision Castparts Corp. (PCP"), text
+    assert "Biotechnology" in text.split("\n\n")[1], text
     assert cer(page, text) < CER_BOUND, text
 
 

