@@ -468,7 +468,7 @@ class EmbeddedEngine(Engine):
         regions, bars = halftone_regions(gray, float(np.median([box[3] - box[1] for box in boxes])))
         if not regions:
             return [], bgr, bars
-        soft = smoothed(bgr)
+        soft = smoothed(bgr, regions)
         resize = self._ocr.text_detector.preprocess_op[0]
         resize.ratio = detector_ratio(*gray.shape)
         quads = []

@@ -45,8 +45,9 @@ def halftone_regions(gray: np.ndarray, line_height: float) -> tuple[list[Box], l
     window = max(3, int(line_height / GRID)) | 1
     # Per cell, the share of its pixels in dots; over a window one line height square, the dots' pixels per pixel
     # of line height.
-    share = cv2.resize(dots.astype(np.float32)[labels], cells, interpolation=cv2.INTER_AREA)
-    loose = cv2.boxFilter(share, -1, (window, window)) * (window * GRID) ** 2 > DOTS_PER_LINE * line_height
+    share = cv2.resize((dots * np.uint8(255)).astype(np.uint8)[labels], cells, interpolation=cv2.INTER_AREA)
+    loose = cv2.boxFilter(share.astype(np.float32) / 255, -1, (window, window)) * (window * GRID) ** 2 > (
+        DOTS_PER_LINE * line_height)
     contrast = cv2.resize(cv2.absdiff(gray, cv2.GaussianBlur(gray, (0, 0), SMOOTH_SIGMA)), cells,
                           interpolation=cv2.INTER_AREA)
     kernel = np.ones((window, window), np.uint8)
@@ -87,10 +88,14 @@ def _merged(boxes: list[Box]) -> list[Box]:
     return boxes
 
 
-def smoothed(image: np.ndarray) -> np.ndarray:
+def smoothed(image: np.ndarray, regions: list[Box]) -> np.ndarray:
+    """The page with its halftone regions smoothed into grey."""
     import cv2
 
-    return cv2.GaussianBlur(image, (0, 0), SMOOTH_SIGMA)
+    soft = image.copy()
+    for x0, y0, x1, y1 in regions:
+        soft[y0:y1, x0:x1] = cv2.GaussianBlur(image[y0:y1, x0:x1], (0, 0), SMOOTH_SIGMA)
+    return soft
 
 
 def across_bar(quad: np.ndarray, bars: list[Box]) -> np.ndarray:
