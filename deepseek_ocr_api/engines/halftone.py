@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepseek_ocr_api.engines.reading_order import Box
+from deepseek_ocr_api.engines.reading_order import Box, inside_share, union
 
 DOT_INK = 160  # darker than this is ink
 DOT_AREA = 12  # a dot: a speck of ink at most this many pixels, and at most DOT_SIDE wide and high
@@ -36,7 +36,7 @@ def halftone_regions(gray: np.ndarray, line_height: float) -> tuple[list[Box], l
     import cv2
 
     ink = (gray < DOT_INK).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     dots = ((stats[:, cv2.CC_STAT_AREA] <= DOT_AREA) & (stats[:, cv2.CC_STAT_WIDTH] <= DOT_SIDE)
             & (stats[:, cv2.CC_STAT_HEIGHT] <= DOT_SIDE))
     dots[0] = False  # the background
@@ -71,21 +71,14 @@ def halftone_regions(gray: np.ndarray, line_height: float) -> tuple[list[Box], l
 
 def _merged(boxes: list[Box]) -> list[Box]:
     """Boxes that overlap joined into one, until none do: a line must not be cut between two regions."""
-    boxes = list(boxes)
-    joined = True
-    while joined:
-        joined = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-                    del boxes[j]
-                    joined = True
-                    break
-            if joined:
-                break
-    return boxes
+    merged: list[Box] = []
+    for box in boxes:
+        # The union of a box and those it overlaps may overlap others in turn.
+        while touching := [other for other in merged if inside_share(box, other) > 0]:
+            merged = [other for other in merged if other not in touching]
+            box = union([box, *touching])
+        merged.append(box)
+    return merged
 
 
 def smoothed(image: np.ndarray, regions: list[Box]) -> np.ndarray:
@@ -111,11 +104,4 @@ def across_bar(quad: np.ndarray, bars: list[Box]) -> np.ndarray:
 
 def covered(box: Box, boxes: list[Box]) -> float:
     """The largest share of `box` that one of `boxes` covers."""
-    area = max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
-    best = 0.0
-    for other in boxes:
-        overlap_x = min(box[2], other[2]) - max(box[0], other[0])
-        overlap_y = min(box[3], other[3]) - max(box[1], other[1])
-        if overlap_x > 0 and overlap_y > 0:
-            best = max(best, overlap_x * overlap_y / area)
-    return best
+    return max((inside_share(box, other) for other in boxes), default=0.0)

@@ -8,8 +8,17 @@ from statistics import median
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 
-def _union(boxes: list[Box]) -> Box:
+def union(boxes: list[Box]) -> Box:
+    """The smallest box that holds all of `boxes`."""
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def inside_share(box: Box, other: Box) -> float:
+    """The share of `box` that lies inside `other`."""
+    width = min(box[2], other[2]) - max(box[0], other[0])
+    height = min(box[3], other[3]) - max(box[1], other[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return max(0.0, width) * max(0.0, height) / area if area > 0 else 0.0
 
 
 @dataclass
@@ -231,8 +240,8 @@ def _ruled_table(cells: list[Box], by_cell: dict[int, list[TextLine]], members: 
             text_rows.append(join_row(pending))
         if any(row_cells):
             grid.append(row_cells)
-    box = _union([line.box for line in members])
-    page_box = _union([line.pixels for line in members]) if any(line.page_box for line in members) else None
+    box = union([line.box for line in members])
+    page_box = union([line.pixels for line in members]) if any(line.page_box for line in members) else None
     text = join_lines([line.text for line in text_rows])
     return RuledTableLine(text, box, confidence(members), page_box, rows=text_rows, cells=grid)
 
@@ -248,11 +257,11 @@ class Paragraph:
 
     @property
     def box(self) -> Box:
-        return _union([line.box for line in self.lines])
+        return union([line.box for line in self.lines])
 
     @property
     def pixels(self) -> Box:
-        return _union([line.pixels for line in self.lines])
+        return union([line.pixels for line in self.lines])
 
 
 # How far a box's sides are moved in, in line heights, when looking for the gap between columns.
@@ -508,8 +517,8 @@ def join_row(parts: list[TextLine]) -> TextLine:
     """Merge boxes that sit on one visual line into one line, left to right."""
     parts = sorted(parts, key=lambda line: line.box[0])
     text = " ".join(part.text for part in parts)
-    page_box = _union([part.pixels for part in parts]) if any(part.page_box for part in parts) else None
-    return TextLine(text, _union([part.box for part in parts]), confidence(parts), page_box, parts)
+    page_box = union([part.pixels for part in parts]) if any(part.page_box for part in parts) else None
+    return TextLine(text, union([part.box for part in parts]), confidence(parts), page_box, parts)
 
 
 def confidence(lines: list[TextLine]) -> float:

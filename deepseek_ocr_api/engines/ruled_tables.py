@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepseek_ocr_api.engines.reading_order import Box, turned_straight
+from deepseek_ocr_api.engines.reading_order import Box, inside_share, turned_straight
 
 # A rule is a straight run of ink at least this many line heights long: longer than any stroke of a letter, shorter
 # than the side of the smallest cell worth finding.
@@ -220,19 +220,11 @@ def _shaded(grid: np.ndarray, box: Box) -> float:
     return float(area.mean()) if area.size else 0.0
 
 
-def _inside(box: Box, cell: Box) -> float:
-    """The share of `box` that lies inside `cell`."""
-    width = min(box[2], cell[2]) - max(box[0], cell[0])
-    height = min(box[3], cell[3]) - max(box[1], cell[1])
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    return max(0.0, width) * max(0.0, height) / area if area > 0 else 0.0
-
-
 def _holds_its_text(table: RuledTable, lines: list[Box]) -> bool:
     within = [box for box in lines if table.encloses(box)]
     if not within:
         return False
-    in_cells = sum(1 for box in within if any(_inside(box, cell) >= INSIDE_SHARE for cell in table.cells))
+    in_cells = sum(1 for box in within if any(inside_share(box, cell) >= INSIDE_SHARE for cell in table.cells))
     return in_cells >= CELL_LINE_SHARE * len(within)
 
 
