@@ -18,6 +18,12 @@ def line(text, x0, y0, x1, height=20):
     return TextLine(text, (x0, y0, x1, y0 + height))
 
 
+def two_columns(whose, top):
+    """Two columns of ten lines of running text, side by side, from `top` down."""
+    return tuple([line(f"{side} column, line {i} of {whose} running text", x0, top + 30 * i, x1) for i in range(10)]
+                 for side, x0, x1 in (("left", 140, 780), ("right", 860, 1480)))
+
+
 def lines_of(lines):
     return [text for text in to_plain_text(paragraphs(lines)).split("\n") if text]
 
@@ -179,8 +185,7 @@ def test_a_running_header_split_by_the_gutter_is_read_before_the_columns():
     # The page number at the left end, the journal's name at the right: the gutter between the columns runs down
     # through the header too. Cut there, the journal's name was read after the whole left column.
     header = [line("4", 140, 100, 160), line("J. Comput. Sci. & Technol., January 2018", 1000, 100, 1480)]
-    left = [line(f"left column, line {i} of the paper's running text", 140, 200 + 30 * i, 780) for i in range(10)]
-    right = [line(f"right column, line {i} of the paper's running text", 860, 200 + 30 * i, 1480) for i in range(10)]
+    left, right = two_columns("the paper's", top=200)
     assert lines_of(header + left + right) == ["4 J. Comput. Sci. & Technol., January 2018"] + [
         item.text for item in left + right]
     # Lines at the top with no blank band under them are the columns' first lines, not a header.
@@ -192,8 +197,7 @@ def test_a_running_header_split_by_the_gutter_is_read_before_the_columns():
 def test_a_running_footer_under_the_left_column_is_read_after_both_columns():
     # An annual report's footer ("76 Goldman Sachs 2023 Form 10-K") stands at the foot of the page under the left
     # column only: the gutter runs down through it, and it was read between the columns.
-    left = [line(f"left column, line {i} of the report's running text", 140, 200 + 30 * i, 780) for i in range(10)]
-    right = [line(f"right column, line {i} of the report's running text", 860, 200 + 30 * i, 1480) for i in range(10)]
+    left, right = two_columns("the report's", top=200)
     footer = line("76 Goldman Sachs 2023 Form 10-K", 140, 560, 560)
     assert lines_of(left + right + [footer]) == [item.text for item in left + right] + [footer.text]
     # A note of three lines under a table at the foot of the left column, below a gap, is the left column's end.
@@ -229,8 +233,7 @@ def test_a_heading_atop_the_left_column_is_not_glued_to_the_line_carried_over_at
     # gutter (the short line is no column), but the rows below cut it at theirs.
     header = [line("2", 160, 200, 180), line("Journal of Computers", 660, 200, 1000), line("2019", 1400, 200, 1480)]
     heading, carried = line("1 Introduction", 140, 280, 700), line("symbols.", 860, 280, 940)
-    left = [line(f"left column, line {i} of the paper's running text", 140, 320 + 30 * i, 780) for i in range(10)]
-    right = [line(f"right column, line {i} of the paper's running text", 860, 320 + 30 * i, 1480) for i in range(10)]
+    left, right = two_columns("the paper's", top=320)
     found = lines_of(header + [heading, carried] + left + right)
     assert found == ["2 Journal of Computers 2019", heading.text] + [item.text for item in left] + [
         carried.text] + [item.text for item in right]
