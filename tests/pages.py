@@ -425,3 +425,24 @@ def justified_chinese_page(size: int = 26, column_width: int = 560, gutter: int 
                 draw.text((x, margin + row * step), char, fill="black", font=font)
                 x += width + space
     return Page("justified-chinese", image, [line for line, _ in left + right], "zh")
+
+
+def full_width_brackets_page(size: int = 20) -> Page:
+    """A Chinese version history as a sans font prints it: the full-width bracket after each item's number has the
+    shape of an ASCII one at the left of a whole character cell ("1）修正"), beside an ASCII "(4)" followed by a word
+    space and a figure's "(a)" and "(b)"."""
+    font = _font("zh", size)
+    rows = [[("1", None), (")", 1.0), ("修正字符串数组的前后矛盾", None)],
+            [("新增日志的格式说明", None), (":", 1.0), ("共计12条", None)],
+            [("(4)", None), ("", 0.3), ("研究性论文主体应包括引言", None)],
+            [("见图(a)", None), ("", 0.3), ("与表(b)", None), ("", 0.3), ("的对比", None)]]
+    step = int(size * 1.8)
+    image = Image.new("RGB", (40 * size, (len(rows) + 2) * step), "white")
+    draw = ImageDraw.Draw(image)
+    for row, pieces in enumerate(rows):
+        x = size
+        for text, cells in pieces:  # `cells`: the piece's advance in character cells, or None for its own width
+            draw.text((x, size + row * step), text, fill="black", font=font)
+            x += cells * size if cells else font.getlength(text)
+    lines = ["1）修正字符串数组的前后矛盾", "新增日志的格式说明：共计12条", "(4) 研究性论文主体应包括引言", "见图(a) 与表(b) 的对比"]
+    return Page("full-width-brackets", image, lines, "zh")

@@ -12,6 +12,7 @@ from tests.pages import (
     character_error_rate,
     drop_cap_page,
     faded_receipt_page,
+    full_width_brackets_page,
     halftone_report_page,
     item_table_page,
     justified_chinese_page,
@@ -86,6 +87,14 @@ def test_a_title_bar_and_a_heading_printed_in_halftone_dots_are_read(client):
     text = read(client, page)["text"]
     assert text.startswith("Precision Castparts Corp. (PCP"), text
     assert "Biotechnology" in text.split("\n\n")[1], text
+    assert cer(page, text) < CER_BOUND, text
+
+
+def test_a_full_width_bracket_that_looks_like_an_ascii_one_is_read_full_width(client):
+    # Read "1)修正" without the measure of its blank; the ASCII brackets beside it stay ASCII.
+    page = full_width_brackets_page()
+    text = read(client, page)["text"]
+    assert "1）修正" in text and "(4)" in text and "(a)" in text and "(b)" in text, text
     assert cer(page, text) < CER_BOUND, text
 
 

