@@ -220,7 +220,8 @@ def test_a_drop_cap_the_detector_found_as_a_box_of_its_own_joins_its_line():
             line("and originality to it,” said", 101, 151, 254, 17), line("Jeffrey Binstock, 62, a watch", 60, 167, 258, 17),
             line("lover and former media exec in New York.", 60, 183, 237, 17)]
     byline = line("By Charlie Teasdale", 62, 60, 173, 17)
-    lines = read_drop_caps(np.full((260, 300), 255, dtype=np.uint8), [byline, cap] + body, lambda crop: ("", 0.0))
+    lines = read_drop_caps(np.full((260, 300), 255, dtype=np.uint8), [byline, cap] + body,
+                           lambda crops: [("", 0.0)] * len(crops))
     layout = paragraphs(lines)
     assert to_plain_text(layout).split("\n") == [byline.text, "", "ILIKE walking down the"] + [
         item.text for item in body[1:]]

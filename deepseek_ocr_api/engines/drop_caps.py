@@ -74,18 +74,18 @@ def join_found_caps(lines: list[TextLine], body: float) -> list[TextLine]:
     return [joined.get(index, line) for index, line in enumerate(lines) if index not in caps]
 
 
-def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.ndarray], tuple[str, float]]
-                   ) -> list[TextLine]:
+def read_drop_caps(gray: np.ndarray, lines: list[TextLine],
+                   read: Callable[[list[np.ndarray]], list[tuple[str, float]]]) -> list[TextLine]:
     """`lines` with each drop cap on the page (`gray`) joined to the line beside it: those the detector found as
-    boxes of their own, and those it missed, found in the page's pixels. `read` recognises one BGR image and
-    returns its text and confidence."""
+    boxes of their own, and those it missed, found in the page's pixels. `read` recognises BGR images, all the
+    page's candidates in one call, and returns each one's text and confidence."""
     if not lines:
         return lines
     body = float(np.median([line.height for line in lines]))
     lines = join_found_caps(lines, body)
     dark_on_light = float(np.median(gray)) >= 128
     boxes = np.array([line.pixels for line in lines], dtype=np.float64)
-    result = []
+    candidates = {}  # line index: (the glyph's image, its left edge on the page)
     for index, line in enumerate(lines):
         x0, y0 = int(line.pixels[0]), int(line.pixels[1])
         left = max(0, int(x0 - (MAX_CAP_WIDTH_LINES + MAX_CAP_GAP_LINES) * body))
@@ -95,7 +95,6 @@ def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.n
         beside = (np.abs(boxes[:, 0] - x0) < 0.5 * body) & (y0 < boxes[:, 1]) & (boxes[:, 1] < y0 + 2.5 * body)
         beside[index] = False
         if x0 - left < body or bottom - y0 < MIN_CAP_LINES * body or not beside.any():
-            result.append(line)
             continue
         area = gray[top:bottom, left:x0]
         ink = area < 128 if dark_on_light else area > 128
@@ -104,7 +103,6 @@ def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.n
                                         & (boxes[:, 0] < x0)].astype(int):
             ink[max(0, oy0 - top):max(0, oy1 - top), max(0, ox0 - left):max(0, ox1 - left)] = False
         rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-        found = None
         if len(rows) and len(columns):
             # The glyph nearest the line: the run of inked columns that ends closest to it.
             ends = np.flatnonzero(np.diff(columns) > 1)
@@ -117,13 +115,14 @@ def read_drop_caps(gray: np.ndarray, lines: list[TextLine], read: Callable[[np.n
                 pad = int(0.2 * body)
                 crop = gray[max(0, top + rows[0] - pad):top + rows[-1] + 1 + pad,
                             max(0, left + start - pad):left + columns[-1] + 1 + pad]
-                text, score = read(np.repeat(crop[:, :, None], 3, axis=2))
-                text = text.strip()
-                if 1 <= len(text) <= 2 and text.isalpha() and score >= MIN_SCORE:
-                    found = (text, left + start)
-        if found is None:
-            result.append(line)
-            continue
-        text, cap_x0 = found
-        result.append(_join(text, None, cap_x0, line))
+                candidates[index] = (np.repeat(crop[:, :, None], 3, axis=2), left + start)
+    if not candidates:
+        return lines
+    readings = dict(zip(candidates, read([image for image, _ in candidates.values()])))
+    result = []
+    for index, line in enumerate(lines):
+        text, score = readings.get(index, ("", 0.0))
+        text = text.strip()
+        is_cap = 1 <= len(text) <= 2 and text.isalpha() and score >= MIN_SCORE
+        result.append(_join(text, None, candidates[index][1], line) if is_cap else line)
     return result
