@@ -271,3 +271,43 @@ def test_lines_over_a_halftone_header_head_their_table_and_a_title_across_it_doe
     layout = paragraphs(take_ruled_tables(title + rows, [table]))
     assert to_markdown(layout).split("\n\n") == ["Analysts and their phones", "\n".join(
         ["| Ann Lee | 569-4345 |", "|---|---|", "| Bo Chan | 569-4351 |"])]
+
+
+def test_a_note_across_a_tables_first_columns_and_a_lone_dollar_sign_leave_its_columns_alone():
+    # An analyst's model summary (multicol_04): its note spans the table's first columns, and the figures of one
+    # row are set "$ 8.44", the "$" a box of its own. The note closed the gutters it crosses (the first figures
+    # came out in one cell with their row's label), and each "$" made a column of its own.
+    lines = [line("Model Summary", 40, 20, 300, 36)]
+    lines += [line(year, 420 + 170 * i, 80, 520 + 170 * i) for i, year in enumerate(
+        ["FY2012A", "FY2013A", "FY2014E", "FY2015E"])]
+    rows = [("Revenue ($MM)", ["$7,230", "$8,382", "$9,647", "$10,752"]),
+            ("YoY Change", ["16.2%", "15.9%", "15.1%", "11.4%"]), ("Margin", ["27.4%", "28.4%", "30.7%", "31.6%"])]
+    for index, (label, figures) in enumerate(rows):
+        lines += [line(label, 40, 120 + 40 * index, 300)]
+        lines += [line(figure, 440 + 170 * i, 120 + 40 * index, 520 + 170 * i) for i, figure in enumerate(figures)]
+    lines += [line("EPS", 40, 240, 100)]
+    for i, figure in enumerate(["8.44", "9.76", "11.94", "13.79"]):
+        lines += [line("$", 425 + 170 * i, 240, 440 + 170 * i), line(figure, 460 + 170 * i, 240, 520 + 170 * i)]
+    lines += [line("Sources: company reports and our estimates", 40, 280, 820)]
+    assert to_markdown(paragraphs(lines)) == "\n".join([
+        "# Model Summary", "",
+        "|  | FY2012A | FY2013A | FY2014E | FY2015E |", "|---|---|---|---|---|",
+        "| Revenue ($MM) | $7,230 | $8,382 | $9,647 | $10,752 |",
+        "| YoY Change | 16.2% | 15.9% | 15.1% | 11.4% |",
+        "| Margin | 27.4% | 28.4% | 30.7% | 31.6% |",
+        "| EPS | $ 8.44 | $ 9.76 | $ 11.94 | $ 13.79 |", "",
+        "Sources: company reports and our estimates"])
+
+
+def test_an_items_name_alone_in_its_row_stays_in_the_first_column():
+    # A receipt's item table: a code, quantity and prices on one row, the item's name alone on the next, running
+    # from the first column into the second. Placed by its middle, the name went under the quantities.
+    lines = []
+    for index, (code, name) in enumerate([("2623", "NAIL (PER/PACK) - RM2"), ("3483", "PAINT ROLLER SET 7IN"),
+                                          ("1452", "SANCORA PAINT BRUSH")]):
+        top = 20 + 60 * index
+        lines += [line(code, 40, top, 100), line("1", 260, top, 275), line("7.95", 400, top, 460),
+                  line("7.95", 540, top, 600), line("SR", 660, top, 690), line(name, 40, top + 28, 380)]
+    table = to_markdown(paragraphs(lines)).split("\n")
+    assert table[:4] == ["| 2623 | 1 | 7.95 | 7.95 | SR |", "|---|---|---|---|---|",
+                         "| NAIL (PER/PACK) - RM2 |  |  |  |  |", "| 3483 | 1 | 7.95 | 7.95 | SR |"], table

@@ -478,20 +478,46 @@ def order_page(lines: list[TextLine]) -> list[list[TextLine]]:
     return [column for part in parts if part for column in order_columns([line for row in part for line in row])]
 
 
-def _table_cells(lines: list[TextLine], rows: list[TextLine]) -> list[list[str]] | None:
-    """A table's rows as cells: columns are the table's gutters, each box goes to the column its middle is in,
-    boxes of one row and column are joined. None where the table has one column only."""
-    edges = sorted(_gutters(lines))
+def _table_cells(rows: list[TextLine]) -> list[list[str]] | None:
+    """A table's rows (its visual lines) as cells: columns are the gutters between the boxes of its rows of two
+    boxes or more, each box goes to the column its middle is in, boxes of one row and column are joined. None where
+    the table has one column only.
+
+    A line alone in its row spans columns: a title above the table or a note under it (which `paragraphs` keeps out
+    of the grid) would close the gutters it crosses, and an item's name on a receipt belongs to the column it
+    starts in. A column that holds a box in one row only (the "$" of one row of figures set "$ 9.76") is no column:
+    its box joins the nearer box beside it."""
+    many = [row for row in rows if len(row.parts) >= 2]
+    edges = sorted(_gutters([part for row in many for part in row.parts]))
+    while edges and len(many) >= LONE_COLUMN_ROWS:
+        placed = [_by_column(row, edges) for row in rows]
+        filled = [sum(1 for row in placed if row[column]) for column in range(len(edges) + 1)]
+        lone = next((column for column, count in enumerate(filled) if count == 1), None)
+        if lone is None:
+            break
+        row = next(row for row in placed if row[lone])
+        left = [part.box[2] for column in row[:lone] for part in column]
+        right = [part.box[0] for column in row[lone + 1:] for part in column]
+        box = union([part.box for part in row[lone]])
+        nearer_left = bool(left) and (not right or box[0] - max(left) <= min(right) - box[2])
+        del edges[lone - 1 if nearer_left or lone == len(edges) else lone]
     if not edges:
         return None
-    table = []
-    for row in rows:
-        cells = [[] for _ in range(len(edges) + 1)]
-        for part in row.parts:
-            middle = (part.box[0] + part.box[2]) / 2
-            cells[sum(1 for edge in edges if middle >= edge)].append(part.text)
-        table.append([" ".join(cell) for cell in cells])
-    return table
+    return [[" ".join(part.text for part in column) for column in _by_column(row, edges)] for row in rows]
+
+
+# A table needs this many rows of two boxes or more before a column holding a box in one row only is merged away.
+LONE_COLUMN_ROWS = 3
+
+
+def _by_column(row: TextLine, edges: list[float]) -> list[list[TextLine]]:
+    """A row's boxes in the columns between `edges`: a box of a row of several by its middle, the box of a row of
+    one (a line across the table) by where it starts."""
+    columns: list[list[TextLine]] = [[] for _ in range(len(edges) + 1)]
+    for part in row.parts:
+        at = (part.box[0] + part.box[2]) / 2 if len(row.parts) >= 2 else part.box[0]
+        columns[sum(1 for edge in edges if at >= edge)].append(part)
+    return columns
 
 
 def _gutters(lines: list[TextLine]) -> list[float]:
@@ -581,7 +607,7 @@ def paragraphs(lines: list[TextLine]) -> list[Paragraph]:
         if any(isinstance(line, RuledTableLine) for line in column):
             result += _around_ruled_tables(column, body_height)
             continue
-        cells = _table_cells(found, column) if isinstance(found, TableLines) else None
+        cells = _table_cells(column) if isinstance(found, TableLines) else None
         rows = [index for index, row in enumerate(cells or []) if sum(1 for cell in row if cell) >= 2]
         if len(rows) < 2:
             result += _column_paragraphs(column, body_height)
