@@ -30,13 +30,13 @@ WIDE_SPACE_HEIGHTS = 0.75
 # Punctuation beside Chinese comes in two widths, and the recogniser reads a full-width mark ("）", "：") as its
 # ASCII twin where Latin letters or digits stand near it ("1)修正" for "1）修正"). A full-width mark fills a Chinese
 # character's cell: the blank either side of it (one wide blank after a bracket, two halves around a centred colon)
-# is more than FULL_WIDTH_BLANK of the line's character pitch wider than the line's blanks between two Chinese
-# characters; an ASCII mark and the word space after it ("(1) 研究") leave less. Only that way round: where the
+# is 0.65-0.8 of the line's character pitch wider than the line's blanks between two Chinese characters; an ASCII
+# mark and the word space after it ("(1) 研究") leave 0.3-0.55. Only that way round: where the
 # recogniser read a full-width mark, the printed one is full-width or, in a LaTeX source, an ASCII one and a space
 # ("安全, 已经"), and the blank after a justified space does not tell those apart. Not the full stop: TeX widens
 # the space after an ASCII one, and "．" is rare in Chinese, whose full stop is "。".
 FULL_WIDTH = dict(zip(",:;!?)(", "，：；！？）（"))
-FULL_WIDTH_BLANK = 0.7
+FULL_WIDTH_BLANK = 0.65
 MIN_CHINESE_PAIRS = 2  # neighbouring Chinese characters a line needs for its pitch and usual blank
 # Beyond this slope (degrees) a box's columns no longer map to the page's columns: it is left whole.
 MAX_SLOPE_DEGREES = 2.0
