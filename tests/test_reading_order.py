@@ -90,8 +90,9 @@ def test_chinese_lines_join_without_spaces_in_markdown():
 
 def test_a_misread_row_of_stars_on_an_english_page_loses_its_chinese_characters():
     lines = [TextLine("TOTAL 12.00", (0, 0, 200, 20), 0.98), TextLine("THANK YOU", (0, 30, 200, 50), 0.97),
-             TextLine("家家家家 DINE IN 家家", (0, 60, 200, 80), 0.62), TextLine("冰水冰水", (0, 90, 200, 110), 0.6)]
-    assert [line.text for line in drop_stray_chinese(lines)] == ["TOTAL 12.00", "THANK YOU", "DINE IN"]
+             TextLine("家家家家 DINE IN 家家", (0, 60, 200, 80), 0.62), TextLine("冰水冰水", (0, 90, 200, 110), 0.6),
+             TextLine("冰家家本（POS 6.63）冰水冰水", (0, 120, 200, 140), 0.6)]
+    assert [line.text for line in drop_stray_chinese(lines)] == ["TOTAL 12.00", "THANK YOU", "DINE IN", "(POS 6.63)"]
     # On a Chinese page, or where the line was read with confidence, nothing is removed.
     chinese = [TextLine("光学字符识别", (0, 0, 200, 20), 0.98), TextLine("冰水 POS", (0, 30, 200, 50), 0.6)]
     assert drop_stray_chinese(chinese) == chinese
