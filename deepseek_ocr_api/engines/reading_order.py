@@ -488,6 +488,10 @@ def order_page(lines: list[TextLine]) -> list[list[TextLine]]:
     return [column for part in parts if part for column in order_columns([line for row in part for line in row])]
 
 
+# A table needs this many rows of two boxes or more before a column holding a box in one row only is merged away.
+LONE_COLUMN_ROWS = 3
+
+
 def _table_cells(rows: list[TextLine]) -> list[list[str]] | None:
     """A table's rows (its visual lines) as cells: columns are the gutters between the boxes of its rows of two
     boxes or more, each box goes to the column its middle is in, boxes of one row and column are joined. None where
@@ -514,10 +518,6 @@ def _table_cells(rows: list[TextLine]) -> list[list[str]] | None:
     if not edges:
         return None
     return [[" ".join(part.text for part in column) for column in _by_column(row, edges)] for row in rows]
-
-
-# A table needs this many rows of two boxes or more before a column holding a box in one row only is merged away.
-LONE_COLUMN_ROWS = 3
 
 
 def _by_column(row: TextLine, edges: list[float]) -> list[list[TextLine]]:
