@@ -468,7 +468,10 @@ class EmbeddedEngine(Engine):
                  if halftone or covered(bounds([quad])[0], in_halftone) < SCREENED_PIECE]
         angle = straightening([quad for _, quad, _ in found])
         lines = drop_stray_chinese(lines_from_quads(found, angle))
-        return read_drop_caps(gray, lines, lambda crops: [reading[:2] for reading in self._ocr.text_recognizer(crops)]), angle
+        def read(images: list[np.ndarray]) -> list[tuple[str, float]]:
+            return [(reading.text, reading.score) for reading in self._ocr.text_recognizer(images)]
+
+        return read_drop_caps(gray, lines, read), angle
 
     def halftone_quads(self, bgr: np.ndarray, gray: np.ndarray, boxes: list
                        ) -> tuple[list[np.ndarray], np.ndarray, list]:
