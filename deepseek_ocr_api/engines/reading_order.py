@@ -572,10 +572,14 @@ def _vertical_overlap(a: TextLine, b: TextLine) -> float:
 
 def _fits_row(line: TextLine, row: list[TextLine]) -> float:
     """How well a box continues a visual line: its vertical overlap with the line's horizontally nearest box, or 0
-    where it would overlap a box of the line side by side (two boxes of one printed line never do)."""
-    tolerance = 0.3 * line.height
-    if any(min(line.box[2], other.box[2]) - max(line.box[0], other.box[0]) > tolerance for other in row):
-        return 0.0
+    where it would overlap a box of the line side by side (two boxes of one printed line never do). Overlapping by
+    less than half the narrower box is no overlap: the detector pads a short box ("$" before a figure) into the ink
+    of the figure beside it, and placing the box by its ink keeps that ink."""
+    for other in row:
+        overlap = min(line.box[2], other.box[2]) - max(line.box[0], other.box[0])
+        narrower = min(line.box[2] - line.box[0], other.box[2] - other.box[0])
+        if overlap > max(0.3 * line.height, 0.5 * narrower):
+            return 0.0
     nearest = min(row, key=lambda other: max(other.box[0] - line.box[2], line.box[0] - other.box[2]))
     return _vertical_overlap(line, nearest)
 
