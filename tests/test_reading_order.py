@@ -86,6 +86,13 @@ def test_a_short_box_padded_into_the_figure_beside_it_stays_on_its_row():
     assert lines_of(lines) == ["Management and other fees $ 9,486 $ 8,781 $ 7,750", "Incentive fees 161 359 616"]
 
 
+def test_boxes_of_a_chinese_line_split_at_full_width_punctuation_join_without_a_space():
+    # The detector ends a box of justified Chinese at a full-width comma or full stop; the page prints no space.
+    lines = [line("具备通车条件，", 40, 10, 400), line("实施轨道交通建设。", 430, 10, 800),
+             line("版本号", 40, 60, 160), line("版本名", 400, 60, 520)]
+    assert lines_of(lines) == ["具备通车条件，实施轨道交通建设。", "版本号 版本名"]
+
+
 def test_markdown_heading_and_paragraph_breaks():
     lines = [line("Big Title", 40, 10, 400, 50)]
     lines += [line("first paragraph line one that is long", 40, 100, 900), line("and its end", 40, 130, 300)]

@@ -549,10 +549,26 @@ def join_lines(texts: list[str]) -> str:
     return text
 
 
+# Full-width punctuation holds its own blank: the detector often ends a box of Chinese at one ("条件，" then
+# "实施轨道"), and a space put between the boxes there would be read as one the page does not print.
+SPACED_BY_ITSELF = "，。、；：！？）」』》”"
+OPENING = "（「『《“"
+
+
+def _needs_space(before: str, after: str) -> bool:
+    """Whether two boxes of one printed line are joined with a space: not where full-width punctuation stands
+    between Chinese characters at the join (a space between two Chinese words stays: a table's cells)."""
+    if len(before) > 1 and before[-1] in SPACED_BY_ITSELF and _is_cjk(before[-2]):
+        return not (_is_cjk(after[:1] or " ") or after[:1] in OPENING)
+    return not (after[:1] and after[0] in SPACED_BY_ITSELF + OPENING and _is_cjk(before[-1:] or " "))
+
+
 def join_row(parts: list[TextLine]) -> TextLine:
     """Merge boxes that sit on one visual line into one line, left to right."""
     parts = sorted(parts, key=lambda line: line.box[0])
-    text = " ".join(part.text for part in parts)
+    text = parts[0].text
+    for part in parts[1:]:
+        text += (" " if _needs_space(text, part.text) else "") + part.text
     page_box = union([part.pixels for part in parts]) if any(part.page_box for part in parts) else None
     return TextLine(text, union([part.box for part in parts]), confidence(parts), page_box, parts)
 
