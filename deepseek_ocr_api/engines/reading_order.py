@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from statistics import median
 
@@ -539,11 +540,13 @@ def _gutters(lines: list[TextLine]) -> list[float]:
     return _gutters(left) + [gutter] + _gutters(right)
 
 
-def join_lines(texts: list[str]) -> str:
-    """Lines run together: a space between them, none between two Chinese characters."""
+def join_lines(texts: list[str], runs_on: Callable[[str, str], bool] | None = None) -> str:
+    """Lines run together: a space between them, none where `runs_on` says the two run on (by default between two
+    Chinese characters, _runs_on)."""
+    runs_on = runs_on or _runs_on
     text = ""
     for line in texts:
-        if text and line and not _runs_on(text, line):
+        if text and line and not runs_on(text, line):
             text += " "
         text += line
     return text
@@ -555,20 +558,18 @@ SPACED_BY_ITSELF = "，。、；：！？）」』》”"
 OPENING = "（「『《“"
 
 
-def _needs_space(before: str, after: str) -> bool:
-    """Whether two boxes of one printed line are joined with a space: not where full-width punctuation stands
-    between Chinese characters at the join (a space between two Chinese words stays: a table's cells)."""
+def _box_runs_on(before: str, after: str) -> bool:
+    """Whether two boxes of one printed line join without a space: where full-width punctuation stands between
+    Chinese characters at the join (a space between two Chinese words stays: a table's cells)."""
     if len(before) > 1 and before[-1] in SPACED_BY_ITSELF and _is_cjk(before[-2]):
-        return not (_is_cjk(after[:1] or " ") or after[:1] in OPENING)
-    return not (after[:1] and after[0] in SPACED_BY_ITSELF + OPENING and _is_cjk(before[-1:] or " "))
+        return _is_cjk(after[:1] or " ") or after[:1] in OPENING
+    return bool(after[:1] and after[0] in SPACED_BY_ITSELF + OPENING and _is_cjk(before[-1:] or " "))
 
 
 def join_row(parts: list[TextLine]) -> TextLine:
     """Merge boxes that sit on one visual line into one line, left to right."""
     parts = sorted(parts, key=lambda line: line.box[0])
-    text = parts[0].text
-    for part in parts[1:]:
-        text += (" " if _needs_space(text, part.text) else "") + part.text
+    text = join_lines([part.text for part in parts], _box_runs_on)
     page_box = union([part.pixels for part in parts]) if any(part.page_box for part in parts) else None
     return TextLine(text, union([part.box for part in parts]), confidence(parts), page_box, parts)
 
