@@ -85,7 +85,7 @@ DETECTOR_MAX_PIXELS = 4_000_000
 # A page whose lines run this many degrees askew or more is turned square before its lines are found and read. A
 # box that slopes more is never cut at a gutter (line_split), and the detector's boxes of slanted lines bridge
 # narrow column gutters: a magazine page photographed 12 degrees askew read at 62% CER, every box across three
-# columns, and at 0.05% turned square. Below it, layout straightens the boxes itself.
+# columns, and at 0% turned square. Below it, layout straightens the boxes itself.
 DESKEW_DEGREES = MAX_SLOPE_DEGREES
 
 
