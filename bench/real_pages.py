@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.real_pages ../shared/devset --candidates all         # and each candidate
     .venv/bin/python -m bench.real_pages ../shared/devset --show scribe_table_07   # print one page's text
     .venv/bin/python -m bench.real_pages ../shared/devset --degrade --language zh  # scan-like first
+    .venv/bin/python -m bench.real_pages ../shared/devset --skew 12                # photographed askew first
 
 The set is a folder like ../shared/devset: MANIFEST.tsv (file, language, kind, ...), images/ and truth/<stem>.txt.
 Pages are read in this process, as the server reads an upload (turned upright, then read and laid out), and
@@ -109,8 +110,8 @@ def degraded(image: Image.Image, seed: int) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue()))
 
 
-def read_set(engine: EmbeddedEngine, pages: Path, rows: list[dict], show: set[str], degrade: bool = False
-             ) -> list[tuple[dict, float, float]]:
+def read_set(engine: EmbeddedEngine, pages: Path, rows: list[dict], show: set[str], degrade: bool = False,
+             skew: float = 0.0) -> list[tuple[dict, float, float]]:
     task = parse_prompt(None)
     results = []
     for index, row in enumerate(rows):
@@ -119,6 +120,8 @@ def read_set(engine: EmbeddedEngine, pages: Path, rows: list[dict], show: set[st
         image.load()
         if degrade:
             image = degraded(image, index)
+        if skew:  # counter-clockwise, the corners white
+            image = image.convert("RGB").rotate(skew, resample=Image.BICUBIC, expand=True, fillcolor="white")
         started = time.perf_counter()
         text = engine.infer(image.convert("RGB"), task, engine.default_mode).text
         seconds = time.perf_counter() - started
@@ -156,6 +159,8 @@ def main() -> None:
     parser.add_argument("--language", help="only pages in this language (en, zh)")
     parser.add_argument("--show", nargs="*", default=[], metavar="STEM", help="print these pages' text")
     parser.add_argument("--degrade", action="store_true", help="make each page scan-like before reading it")
+    parser.add_argument("--skew", type=float, default=0.0, metavar="DEGREES",
+                        help="turn each page this much counter-clockwise before reading it, as if photographed askew")
     args = parser.parse_args()
     with open(args.pages / "MANIFEST.tsv", encoding="utf-8") as manifest:
         rows = [row for row in csv.DictReader(manifest, delimiter="\t")
@@ -166,7 +171,7 @@ def main() -> None:
     for candidate in candidates:
         print(f"{candidate}:", flush=True)
         lines.append(summary(candidate, read_set(engine_for(candidate), args.pages, rows, set(args.show),
-                                                 args.degrade), zone_order))
+                                                 args.degrade, args.skew), zone_order))
     counts = {key: sum(1 for row in rows if slice_of(row) == key) for key in SLICES}
     print(f"\nCER % over the pages in reading-order truth (over all pages) / seconds per page; "
           f"zone-order truth: {', '.join(sorted(zone_order))}")
