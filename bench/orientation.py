@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench.real_pages import askew
 from deepseek_ocr_api.engines.embedded import EmbeddedEngine
 from deepseek_ocr_api.engines.orientation import line_skew
 
@@ -48,9 +49,7 @@ def main() -> None:
         seconds = 0.0
         for path in images:
             page = Image.open(path).convert("RGB")
-            if skew:
-                page = page.rotate(skew, resample=Image.BICUBIC, expand=True, fillcolor="white")
-            page = page.rotate(turn, expand=True)
+            page = (askew(page, skew) if skew else page).rotate(turn, expand=True)
             angle = 0.0 if args.square_as_uploaded else line_skew(engine.detect(page))
             started = time.perf_counter()
             rotation, _ = engine._orientation.detect(page, angle)

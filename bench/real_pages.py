@@ -110,6 +110,11 @@ def degraded(image: Image.Image, seed: int) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue()))
 
 
+def askew(image: Image.Image, degrees: float) -> Image.Image:
+    """The page as if photographed askew: turned `degrees` counter-clockwise, the corners white."""
+    return image.convert("RGB").rotate(degrees, resample=Image.BICUBIC, expand=True, fillcolor="white")
+
+
 def read_set(engine: EmbeddedEngine, pages: Path, rows: list[dict], show: set[str], degrade: bool = False,
              skew: float = 0.0) -> list[tuple[dict, float, float]]:
     task = parse_prompt(None)
@@ -120,8 +125,8 @@ def read_set(engine: EmbeddedEngine, pages: Path, rows: list[dict], show: set[st
         image.load()
         if degrade:
             image = degraded(image, index)
-        if skew:  # counter-clockwise, the corners white
-            image = image.convert("RGB").rotate(skew, resample=Image.BICUBIC, expand=True, fillcolor="white")
+        if skew:
+            image = askew(image, skew)
         started = time.perf_counter()
         text = engine.infer(image.convert("RGB"), task, engine.default_mode).text
         seconds = time.perf_counter() - started
