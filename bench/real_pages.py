@@ -20,6 +20,10 @@ Candidates (each replaces one part of the engine):
   tiny           OCR_EMBEDDED_MODEL=tiny: PP-OCRv6 tiny detector and recogniser
   tiny-detector  the tiny detector before the small recogniser
   openvino       both models on OpenVINO instead of onnxruntime (needs `pip install openvino`)
+  tesseract      Tesseract 5 instead of this engine, eng or chi_sim by the page's language, its own page layout
+                 (PSM 3, as the `tesseract` command reads a page); on the same machine, the yardstick for speed.
+                 Needs `.venv/bin/pip install tesserocr` (its wheel carries Tesseract) and the language data:
+                 `apt-get install tesseract-ocr-eng tesseract-ocr-chi-sim`
 
 --degrade makes each page scan-like before it is read, the same way every run: scaled to three quarters,
 turned 1.5 degrees, blurred, given noise and saved as a JPEG at quality 40. The set has no scanned Chinese
@@ -31,6 +35,7 @@ import argparse
 import csv
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +45,12 @@ from rapidfuzz.distance import Levenshtein
 from deepseek_ocr_api.engines.embedded import EmbeddedEngine, cpu_session
 from deepseek_ocr_api.tasks import parse_prompt
 
-CANDIDATES = ("no-split", "small-only", "whole-lines", "tiny", "tiny-detector", "openvino")
+CANDIDATES = ("no-split", "small-only", "whole-lines", "tiny", "tiny-detector", "openvino", "tesseract")
 # Truth in zone order: the dev set's README flags table_05 (column by column) and deposition_01 (line numbers
 # before text); table_09's truth lists its table column by column too.
 ZONE_ORDER = ("scribe_table_05", "scribe_deposition_01", "scribe_table_09")
 SLICES = ("scan", "receipt", "zh", "en-doc")
+Reader = Callable[[Image.Image, dict], str]
 
 
 def slice_of(row: dict) -> str:
@@ -115,9 +121,40 @@ def askew(image: Image.Image, degrees: float) -> Image.Image:
     return image.convert("RGB").rotate(degrees, resample=Image.BICUBIC, expand=True, fillcolor="white")
 
 
-def read_set(engine: EmbeddedEngine, pages: Path, rows: list[dict], show: set[str], degrade: bool = False,
-             skew: float = 0.0) -> list[tuple[dict, float, float]]:
+def reader_for(candidate: str) -> Reader:
+    """A function that reads one page of the set to its text, as `candidate` would."""
+    if candidate == "tesseract":
+        return tesseract_reader()
+    engine = engine_for(candidate)
     task = parse_prompt(None)
+
+    def read(image: Image.Image, row: dict) -> str:
+        text = engine.infer(image, task, engine.default_mode).text
+        engine.release_memory()  # as the server does after each upload
+        return text
+
+    return read
+
+
+def tesseract_reader() -> Reader:
+    """Tesseract through tesserocr, one API per language, reading each page with its own layout analysis."""
+    import tesserocr
+
+    tessdata = next(Path("/usr/share/tesseract-ocr").glob("*/tessdata"))
+    apis = {}
+
+    def read(image: Image.Image, row: dict) -> str:
+        language = "chi_sim" if row["language"] == "zh" else "eng"
+        if language not in apis:
+            apis[language] = tesserocr.PyTessBaseAPI(path=str(tessdata), lang=language, psm=tesserocr.PSM.AUTO)
+        apis[language].SetImage(image)
+        return apis[language].GetUTF8Text()
+
+    return read
+
+
+def read_set(read: Reader, pages: Path, rows: list[dict], show: set[str], degrade: bool = False,
+             skew: float = 0.0) -> list[tuple[dict, float, float]]:
     results = []
     for index, row in enumerate(rows):
         stem = Path(row["file"]).stem
@@ -127,10 +164,10 @@ def read_set(engine: EmbeddedEngine, pages: Path, rows: list[dict], show: set[st
             image = degraded(image, index)
         if skew:
             image = askew(image, skew)
+        image = image.convert("RGB")
         started = time.perf_counter()
-        text = engine.infer(image.convert("RGB"), task, engine.default_mode).text
+        text = read(image, row)
         seconds = time.perf_counter() - started
-        engine.release_memory()
         truth = (pages / "truth" / f"{stem}.txt").read_text(encoding="utf-8")
         results.append((row, cer(truth, text, row), seconds))
         print(f"  {stem:36s} {slice_of(row):8s} {results[-1][1] * 100:6.2f}% {seconds:6.2f} s", flush=True)
@@ -175,7 +212,7 @@ def main() -> None:
     lines = []
     for candidate in candidates:
         print(f"{candidate}:", flush=True)
-        lines.append(summary(candidate, read_set(engine_for(candidate), args.pages, rows, set(args.show),
+        lines.append(summary(candidate, read_set(reader_for(candidate), args.pages, rows, set(args.show),
                                                  args.degrade, args.skew), zone_order))
     counts = {key: sum(1 for row in rows if slice_of(row) == key) for key in SLICES}
     print(f"\nCER % over the pages in reading-order truth (over all pages) / seconds per page; "

@@ -266,6 +266,26 @@ def item_table_page(size: int = 24) -> Page:
     return Page("item-table", image, [" ".join(cells) for cells in [header] + rows], "en")
 
 
+KEY_VALUES = [("Doc No.", "CS00067741"), ("Cashier", "USER"), ("Salesperson", "AH019"), ("Total Qty", "20"),
+              ("Total Sales", "565.50"), ("Rounding", "0.02"), ("Cash", "599.45")]
+
+
+def key_value_page(size: int = 26, colon: int = 120) -> Page:
+    """A receipt's labels and values with the colons between them set in a column of their own, well clear of
+    both, as a till prints them ("Doc No.      :  CS00067741"), and paler than the words (grey `colon`), as the
+    colons of a worn till often come out. The detector finds no line in them."""
+    font = _font("en", size)
+    step, margin = int(size * 1.8), 30
+    image = Image.new("RGB", (640, 2 * margin + step * len(KEY_VALUES)), "white")
+    draw = ImageDraw.Draw(image)
+    for index, (label, value) in enumerate(KEY_VALUES):
+        y = margin + index * step
+        draw.text((margin, y), label, fill="black", font=font)
+        draw.text((270, y), ":", fill=(colon, colon, colon), font=font)
+        draw.text((340, y), value, fill="black", font=font)
+    return Page("key-values", image, [f"{label} : {value}" for label, value in KEY_VALUES], "en")
+
+
 def faded_receipt_page(seed: int = 5) -> Page:
     """The item table printed faint (grey 198 on paper 235), photographed small and badly: blurred, noisy and saved
     as a low-quality JPEG. The detector finds a few of its 24 lines as it is."""

@@ -33,6 +33,7 @@ from deepseek_ocr_api.engines.line_split import (
     split_quad,
     trim_to_ink,
 )
+from deepseek_ocr_api.engines.lone_colons import lone_colons
 from deepseek_ocr_api.engines.orientation import PageOrientation, line_skew, model_path, turned_square, upright
 from deepseek_ocr_api.engines.reading_order import (
     TextLine,
@@ -449,6 +450,7 @@ class EmbeddedEngine(Engine):
                      "levels stretched: %d characters instead of %d", 100 * unread, len(lines), found_again, found)
             if found_again > found:
                 lines, angle = again, again_angle
+        lines = lines + lone_colons(gray, lines, angle)
         tables = find_ruled_tables(gray, [line.box for line in lines], angle)
         layout = paragraphs(take_ruled_tables(lines, tables))
         text = to_markdown(layout) if task.name == "markdown" else to_plain_text(layout)
